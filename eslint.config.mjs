@@ -1,0 +1,31 @@
+// @ts-check
+import eslint from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+    { ignores: ['dist/', 'coverage/', 'node_modules/', '.azurite/'] },
+    eslint.configs.recommended,
+    ...tseslint.configs.strictTypeChecked,
+    {
+        languageOptions: {
+            parserOptions: { projectService: { allowDefaultProject: ['*.js', '*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+        },
+        rules: {
+            '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
+            '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+            'no-restricted-properties': [
+                'error',
+                { object: 'process', property: 'env', message: 'Read settings through shared/config.ts.' },
+            ],
+        },
+    },
+    {
+        files: ['test/**', 'local/**', 'bench/**', 'shared/config.ts', '*.js', '*.mjs'],
+        rules: { 'no-restricted-properties': 'off' },
+    },
+    {
+        files: ['*.js', '*.mjs'],
+        extends: [tseslint.configs.disableTypeChecked],
+        languageOptions: { globals: { module: 'readonly', require: 'readonly', __dirname: 'readonly' } },
+    },
+);

@@ -1,0 +1,182 @@
+/**
+ * Application settings, read from the environment once and validated as a whole.
+ *
+ * This is the only module that reads `process.env`. It is hand-validated rather than built on a schema
+ * library on purpose: every HTTP function loads it on a cold start, and a schema library costs more to
+ * `require` than `@azure/functions` itself.
+ */
+
+import { ConfigError } from './errors';
+
+/** Where the Twilio auth token comes from. */
+export type AuthTokenSource =
+    | { kind: 'keyVault'; vaultUrl: string; secretName: string; managedIdentityClientId: string | undefined }
+    | { kind: 'setting'; token: string }
+    | { kind: 'none' };
+
+export interface AppConfig {
+    /** `TWILIO_ACCOUNT_SID`; optional for the webhooks, required to call the Twilio REST API. */
+    readonly accountSid: string | undefined;
+    readonly authToken: AuthTokenSource;
+    /** How long a token read from Key Vault is trusted before it is read again. */
+    readonly secretTtlMs: number;
+    /** Origin (and optional path prefix) that Twilio calls, without a trailing slash. */
+    readonly publicBaseUrl: string | undefined;
+    readonly webhookValidation: boolean;
+    readonly voiceGreeting: string;
+    readonly smsReply: string;
+    /** Base URL of a Twilio API stand-in; tests and local runs only. */
+    readonly twilioApiUrl: string | undefined;
+}
+
+export const DEFAULT_VOICE_GREETING = 'Hello World';
+export const DEFAULT_SMS_REPLY = 'Hey, thanks for the ping! Twilio and Azure rock!';
+export const DEFAULT_SECRET_NAME = 'twilio-auth-token';
+export const DEFAULT_SECRET_TTL_SECONDS = 3600;
+
+const ACCOUNT_SID = /^AC[0-9a-fA-F]{32}$/;
+// Key Vault object names: 1-127 characters, letters, digits and dashes.
+const SECRET_NAME = /^[0-9a-zA-Z-]{1,127}$/;
+const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Parses and validates every setting from `env`.
+ *
+ * @throws ConfigError naming each missing or invalid setting, all at once.
+ */
+export function parseConfig(env: Env): AppConfig {
+    const problems: string[] = [];
+    // Core Tools and App Service both pass empty strings for settings left blank.
+    const read = (name: string): string | undefined => {
+        const value = env[name]?.trim();
+        return value === undefined || value === '' ? undefined : value;
+    };
+
+    const accountSid = read('TWILIO_ACCOUNT_SID');
+    if (accountSid !== undefined && !ACCOUNT_SID.test(accountSid)) {
+        problems.push('TWILIO_ACCOUNT_SID must be "AC" followed by 32 hexadecimal characters');
+    }
+
+    const vaultUrl = checkUrl(read('KEY_VAULT_URL'), 'KEY_VAULT_URL', problems, ['https:']);
+    const secretName = read('TWILIO_AUTH_TOKEN_SECRET_NAME') ?? DEFAULT_SECRET_NAME;
+    if (!SECRET_NAME.test(secretName)) {
+        problems.push('TWILIO_AUTH_TOKEN_SECRET_NAME must be 1-127 letters, digits or dashes');
+    }
+    const managedIdentityClientId = read('AZURE_CLIENT_ID');
+    if (managedIdentityClientId !== undefined && !GUID.test(managedIdentityClientId)) {
+        problems.push('AZURE_CLIENT_ID must be a GUID (the client ID of a user-assigned managed identity)');
+    }
+    const token = read('TWILIO_AUTH_TOKEN');
+    if (token?.startsWith('@Microsoft.KeyVault(')) {
+        problems.push(
+            'TWILIO_AUTH_TOKEN holds an unresolved Key Vault reference: grant the app identity "get" on the secret, or set KEY_VAULT_URL',
+        );
+    }
+    let authToken: AuthTokenSource;
+    if (vaultUrl !== undefined) {
+        authToken = { kind: 'keyVault', vaultUrl, secretName, managedIdentityClientId };
+    } else if (token !== undefined) {
+        authToken = { kind: 'setting', token };
+    } else {
+        authToken = { kind: 'none' };
+    }
+
+    const ttlSeconds = checkInteger(
+        read('SECRET_CACHE_TTL_SECONDS'),
+        'SECRET_CACHE_TTL_SECONDS',
+        DEFAULT_SECRET_TTL_SECONDS,
+        { min: 1, max: 86_400 },
+        problems,
+    );
+
+    const publicBaseUrl = checkUrl(read('PUBLIC_BASE_URL'), 'PUBLIC_BASE_URL', problems, ['https:', 'http:']);
+    const twilioApiUrl = checkUrl(read('TWILIO_API_URL'), 'TWILIO_API_URL', problems, ['https:', 'http:']);
+
+    const validation = (read('TWILIO_WEBHOOK_VALIDATION') ?? 'on').toLowerCase();
+    if (!['on', 'off', 'true', 'false'].includes(validation)) {
+        problems.push('TWILIO_WEBHOOK_VALIDATION must be "on" or "off"');
+    }
+
+    if (problems.length > 0) {
+        throw new ConfigError(problems);
+    }
+    return {
+        accountSid,
+        authToken,
+        secretTtlMs: ttlSeconds * 1000,
+        publicBaseUrl,
+        webhookValidation: validation === 'on' || validation === 'true',
+        voiceGreeting: read('VOICE_GREETING') ?? DEFAULT_VOICE_GREETING,
+        smsReply: read('SMS_REPLY') ?? DEFAULT_SMS_REPLY,
+        twilioApiUrl,
+    };
+}
+
+function checkUrl(
+    value: string | undefined,
+    name: string,
+    problems: string[],
+    protocols: readonly string[],
+): string | undefined {
+    if (value === undefined) return undefined;
+    let url: URL;
+    try {
+        url = new URL(value);
+    } catch {
+        problems.push(`${name} must be an absolute URL (got an unparsable value)`);
+        return undefined;
+    }
+    if (!protocols.includes(url.protocol)) {
+        problems.push(`${name} must use ${protocols.join(' or ')}`);
+        return undefined;
+    }
+    if (url.search !== '' || url.hash !== '') {
+        problems.push(`${name} must not have a query string or fragment`);
+        return undefined;
+    }
+    // Kept as written (minus a trailing slash): the URL Twilio signs is this text, not a normalised form.
+    return value.replace(/\/+$/, '');
+}
+
+function checkInteger(
+    value: string | undefined,
+    name: string,
+    fallback: number,
+    range: { min: number; max: number },
+    problems: string[],
+): number {
+    if (value === undefined) return fallback;
+    const parsed = /^\d+$/.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(parsed) || parsed < range.min || parsed > range.max) {
+        problems.push(`${name} must be a whole number from ${range.min} to ${range.max}`);
+        return fallback;
+    }
+    return parsed;
+}
+
+let cached: { config: AppConfig } | { error: ConfigError } | undefined;
+
+/**
+ * The process-wide configuration, parsed from `process.env` on first use and cached, including a
+ * failure: settings do not change while a worker runs, so a broken configuration is reported the same
+ * way on every invocation instead of being re-parsed.
+ */
+export function getConfig(): AppConfig {
+    if (cached === undefined) {
+        try {
+            cached = { config: parseConfig(process.env) };
+        } catch (error) {
+            if (!(error instanceof ConfigError)) throw error;
+            cached = { error };
+        }
+    }
+    if ('error' in cached) throw cached.error;
+    return cached.config;
+}
+
+/** Forgets the cached configuration so the next {@link getConfig} reads the environment again. */
+export function resetConfig(): void {
+    cached = undefined;
+}
