@@ -8,7 +8,10 @@ export default tseslint.config(
     ...tseslint.configs.strictTypeChecked,
     {
         languageOptions: {
-            parserOptions: { projectService: { allowDefaultProject: ['*.js', '*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+            parserOptions: {
+                projectService: { allowDefaultProject: ['*.js', '*.mjs'] },
+                tsconfigRootDir: import.meta.dirname,
+            },
         },
         rules: {
             '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
@@ -20,12 +23,16 @@ export default tseslint.config(
         },
     },
     {
-        files: ['test/**', 'local/**', 'bench/**', 'shared/config.ts', '*.js', '*.mjs'],
+        files: ['test/**', 'local/**', 'bench/**', 'shared/config.ts', '**/*.js', '**/*.mjs'],
         rules: { 'no-restricted-properties': 'off' },
     },
     {
-        files: ['*.js', '*.mjs'],
+        files: ['**/*.js', '**/*.mjs'],
         extends: [tseslint.configs.disableTypeChecked],
-        languageOptions: { globals: { module: 'readonly', require: 'readonly', __dirname: 'readonly' } },
+        languageOptions: {
+            sourceType: 'commonjs',
+            globals: { module: 'writable', require: 'readonly', __dirname: 'readonly', process: 'readonly' },
+        },
+        rules: { '@typescript-eslint/no-require-imports': 'off' },
     },
 );

@@ -4,5 +4,6 @@ module.exports = {
     roots: ['<rootDir>/test'],
     testMatch: ['**/*.test.ts'],
     transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+    setupFilesAfterEnv: ['<rootDir>/test/support/jestSetup.ts'],
     testTimeout: 30000,
 };

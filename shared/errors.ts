@@ -12,8 +12,4 @@ export class ConfigError extends Error {
 /** The Twilio auth token could not be obtained (Key Vault unreachable, secret missing, no setting). */
 export class SecretUnavailableError extends Error {
     override readonly name = 'SecretUnavailableError';
-
-    constructor(message: string, options?: { cause?: unknown }) {
-        super(message, options);
-    }
 }

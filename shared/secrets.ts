@@ -124,7 +124,9 @@ export function createKeyVaultSecretReader(options: KeyVaultSecretReaderOptions)
             credential =
                 options.managedIdentityClientId === undefined
                     ? new DefaultAzureCredential()
-                    : new DefaultAzureCredential({ managedIdentityClientId: options.managedIdentityClientId });
+                    : new DefaultAzureCredential({
+                          managedIdentityClientId: options.managedIdentityClientId,
+                      });
         }
         // A webhook waits on this read and Twilio gives a webhook 15 s, so keep the SDK's retries short.
         return new SecretClient(options.vaultUrl, credential, {
@@ -144,7 +146,9 @@ export function createKeyVaultSecretReader(options: KeyVaultSecretReaderOptions)
             );
         }
         if (secret.value === undefined || secret.value === '') {
-            throw new SecretUnavailableError(`Secret "${options.secretName}" in ${options.vaultUrl} has no value`);
+            throw new SecretUnavailableError(
+                `Secret "${options.secretName}" in ${options.vaultUrl} has no value`,
+            );
         }
         return secret.value;
     };

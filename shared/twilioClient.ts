@@ -49,7 +49,9 @@ export function createTwilioClientFactory(options: TwilioClientFactoryOptions): 
         }
         const { default: twilio } = await import('twilio');
         const httpClient =
-            options.apiUrl === undefined ? undefined : createRedirectingRequestClient(twilio.RequestClient, options.apiUrl);
+            options.apiUrl === undefined
+                ? undefined
+                : createRedirectingRequestClient(twilio.RequestClient, options.apiUrl);
         const client = twilio(options.accountSid, token, httpClient === undefined ? {} : { httpClient });
         cached = { token, client };
         return client;

@@ -1,0 +1,37 @@
+import {
+    app,
+    type HttpFunctionOptions,
+    type HttpRequest,
+    type HttpResponseInit,
+    type InvocationContext,
+} from '@azure/functions';
+import { maskPhone } from '../shared/redact';
+import { smsReplyTwiml, twimlResponse } from '../shared/twiml';
+import { receiveTwilioWebhook } from '../shared/twilioWebhook';
+
+/**
+ * Twilio's Messaging webhook for an inbound SMS/MMS: replies with the configured text, or with an empty
+ * response to the opt-out/opt-in/help keywords that Twilio answers itself.
+ */
+export async function inboundSms(
+    request: HttpRequest,
+    context: InvocationContext,
+): Promise<HttpResponseInit> {
+    const received = await receiveTwilioWebhook(request, context);
+    if (!received.ok) return received.response;
+    const { webhook, dependencies } = received;
+    const body = webhook.form.get('Body') ?? undefined;
+    context.log(
+        `Inbound message ${webhook.form.get('MessageSid') ?? '(no MessageSid)'} from ${maskPhone(webhook.form.get('From'))}`,
+    );
+    return twimlResponse(await smsReplyTwiml(dependencies.config.smsReply, body));
+}
+
+export const inboundSmsOptions = {
+    route: 'sms',
+    methods: ['POST'],
+    authLevel: 'anonymous',
+    handler: inboundSms,
+} satisfies HttpFunctionOptions;
+
+app.http('inboundSms', inboundSmsOptions);

@@ -1,0 +1,25 @@
+import { registrations, triggerOf } from '../support/functionsCore';
+
+import { inboundSms, inboundSmsOptions } from '../../functions/inboundSms';
+import { voice, voiceOptions } from '../../functions/voice';
+describe('HTTP routes are pinned (a change here is a security review)', () => {
+    it.each([
+        ['voice', 'voice', ['get', 'post'], 'anonymous'],
+        ['inboundSms', 'sms', ['post'], 'anonymous'],
+    ])('%s is registered on /api/%s for %j with authLevel %s', (name, route, methods, authLevel) => {
+        const trigger = triggerOf(name);
+        expect(trigger).toMatchObject({ type: 'httpTrigger', direction: 'in', route, authLevel });
+        expect((trigger.methods as string[]).map((m) => m.toLowerCase()).sort()).toEqual(methods);
+    });
+
+    it('registers each handler under the name it is exported as', () => {
+        expect(registrations.find((r) => r.metadata.name === 'voice')?.callback).toBe(voice);
+        expect(registrations.find((r) => r.metadata.name === 'inboundSms')?.callback).toBe(inboundSms);
+        expect(voiceOptions).toMatchObject({
+            route: 'voice',
+            methods: ['GET', 'POST'],
+            authLevel: 'anonymous',
+        });
+        expect(inboundSmsOptions).toMatchObject({ route: 'sms', methods: ['POST'], authLevel: 'anonymous' });
+    });
+});
