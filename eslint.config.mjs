@@ -16,6 +16,7 @@ export default tseslint.config(
         rules: {
             '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
             '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+            '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
             'no-restricted-properties': [
                 'error',
                 { object: 'process', property: 'env', message: 'Read settings through shared/config.ts.' },
