@@ -1,0 +1,205 @@
+/**
+ * Serves the app's HTTP functions on `http://localhost:<port>/<routePrefix>/<route>`, building the
+ * library's own `HttpRequest` for each call and writing back its `HttpResponse`.
+ */
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type * as AzureFunctions from '@azure/functions';
+import type { RegisteredFunction } from './functionsCore';
+import { invoke, type FunctionsLibrary, type HostLogger } from './invoke';
+import type { QueueOutputWriter } from './queueOutput';
+
+export interface HttpRoute {
+    readonly fn: RegisteredFunction;
+    readonly template: string;
+    /** Upper-case methods. */
+    readonly methods: readonly string[];
+    readonly authLevel: string;
+    readonly match: (path: string) => Record<string, string> | undefined;
+}
+
+/** The HTTP-triggered functions of the app, with their compiled routes. */
+export function httpRoutes(functions: readonly RegisteredFunction[], routePrefix: string): HttpRoute[] {
+    const routes: HttpRoute[] = [];
+    for (const fn of functions) {
+        const trigger = Object.values(fn.metadata.bindings).find((b) => b.type === 'httpTrigger');
+        if (trigger === undefined) continue;
+        const route = typeof trigger.route === 'string' ? trigger.route : fn.name;
+        const template = [routePrefix, route.replace(/^\/+/, '')].filter((p) => p !== '').join('/');
+        const methods = Array.isArray(trigger.methods)
+            ? trigger.methods.map((m) => String(m).toUpperCase())
+            : ['GET', 'POST'];
+        routes.push({
+            fn,
+            template,
+            methods,
+            authLevel: typeof trigger.authLevel === 'string' ? trigger.authLevel : 'anonymous',
+            match: compileRoute(template),
+        });
+    }
+    return routes;
+}
+
+/**
+ * Compiles an ASP.NET-style route template (`messages/{id}`, `{id?}`, `{id:int}`, `{*rest}`) into a
+ * case-insensitive matcher returning the route parameters.
+ */
+export function compileRoute(template: string): (path: string) => Record<string, string> | undefined {
+    const names: string[] = [];
+    const segments = template.split('/').filter((s) => s !== '');
+    let source = '';
+    for (const segment of segments) {
+        const param = /^\{(\*)?([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+)(?:\([^)]*\))?)?(\?)?\}$/.exec(segment);
+        if (param === null) {
+            source += `/${segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`;
+            continue;
+        }
+        const [, catchAll, name = '', constraint, optional] = param;
+        names.push(name);
+        const value = catchAll
+            ? '(.*)'
+            : constraint === 'int'
+              ? '(-?\\d+)'
+              : constraint === 'alpha'
+                ? '([A-Za-z]+)'
+                : '([^/]+)';
+        source += optional || catchAll ? `(?:/${value})?` : `/${value}`;
+    }
+    const regex = new RegExp(`^${source}/?$`, 'i');
+    return (path) => {
+        const match = regex.exec(path);
+        if (match === null) return undefined;
+        const params: Record<string, string> = {};
+        names.forEach((name, i) => {
+            const value = match[i + 1];
+            if (value !== undefined) params[name] = decodeURIComponent(value);
+        });
+        return params;
+    };
+}
+
+export interface LocalHttpServer {
+    readonly port: number;
+    readonly url: string;
+    close(): Promise<void>;
+}
+
+/** Starts the HTTP server on `port` (0 for a free one) on all loopback addresses. */
+export async function startHttpServer(options: {
+    lib: FunctionsLibrary;
+    routes: readonly HttpRoute[];
+    port: number;
+    log: HostLogger;
+    queueOutput: QueueOutputWriter;
+}): Promise<LocalHttpServer> {
+    const { lib, routes, log } = options;
+
+    const handle = async (req: IncomingMessage, res: ServerResponse) => {
+        const host = req.headers.host ?? `localhost:${String(port)}`;
+        const url = `http://${host}${req.url ?? '/'}`;
+        const pathname = new URL(url).pathname;
+        const candidates = routes
+            .map((route) => ({ route, params: route.match(pathname) }))
+            .filter((c) => c.params !== undefined);
+        if (candidates.length === 0) {
+            res.writeHead(404).end();
+            return;
+        }
+        const method = (req.method ?? 'GET').toUpperCase();
+        const chosen = candidates.find((c) => c.route.methods.includes(method));
+        if (chosen === undefined) {
+            const allowed = [...new Set(candidates.flatMap((c) => c.route.methods))].join(', ');
+            res.writeHead(405, { Allow: allowed }).end();
+            return;
+        }
+
+        const chunks: Buffer[] = [];
+        for await (const chunk of req) chunks.push(chunk as Buffer);
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(req.headers)) {
+            if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+        }
+        const request = new lib.HttpRequest({
+            method,
+            url,
+            headers,
+            params: chosen.params ?? {},
+            body: { bytes: new Uint8Array(Buffer.concat(chunks)) },
+        });
+
+        let response: AzureFunctions.HttpResponse;
+        try {
+            const { context, result } = await invoke(
+                lib,
+                chosen.route.fn,
+                { reason: `This function was programmatically called via the host APIs.`, args: [request] },
+                log,
+            );
+            await options.queueOutput.write(chosen.route.fn, context, result);
+            const init =
+                result instanceof lib.HttpResponse ? result : new lib.HttpResponse(asResponseInit(result));
+            response = init;
+        } catch {
+            // The failure is already logged by invoke(); like the Functions host, the caller sees a bare 500.
+            if (!res.headersSent) res.writeHead(500).end();
+            return;
+        }
+        await writeResponse(response, res);
+    };
+
+    const server: Server = createServer((req, res) => {
+        handle(req, res).catch((error: unknown) => {
+            log('error', `Local host failed to serve ${req.method ?? ''} ${req.url ?? ''}: ${String(error)}`);
+            if (!res.headersSent) res.writeHead(500);
+            res.end();
+        });
+    });
+    await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(options.port, 'localhost', () => {
+            server.off('error', reject);
+            resolve();
+        });
+    });
+    const port = (server.address() as AddressInfo).port;
+    return {
+        port,
+        url: `http://localhost:${String(port)}`,
+        close: () =>
+            new Promise<void>((resolve) => {
+                server.close(() => resolve());
+                server.closeAllConnections();
+            }),
+    };
+}
+
+function asResponseInit(result: unknown): AzureFunctions.HttpResponseInit {
+    if (result === undefined || result === null) return {};
+    if (typeof result === 'object') return result;
+    return typeof result === 'string' ? { body: result } : { jsonBody: result };
+}
+
+async function writeResponse(response: AzureFunctions.HttpResponse, res: ServerResponse): Promise<void> {
+    const headers: [string, string][] = [];
+    response.headers.forEach((value, name) => headers.push([name, value]));
+    const cookies = response.cookies.map(serializeCookie);
+    const body = response.body === null ? Buffer.alloc(0) : Buffer.from(await response.arrayBuffer());
+    res.statusCode = response.status;
+    for (const [name, value] of headers) res.setHeader(name, value);
+    if (cookies.length > 0) res.setHeader('Set-Cookie', cookies);
+    res.end(body);
+}
+
+/** A `Set-Cookie` value for one of the library's `Cookie` objects. */
+export function serializeCookie(cookie: AzureFunctions.Cookie): string {
+    const parts = [`${cookie.name}=${encodeURIComponent(cookie.value)}`];
+    if (cookie.domain !== undefined) parts.push(`Domain=${cookie.domain}`);
+    if (cookie.path !== undefined) parts.push(`Path=${cookie.path}`);
+    if (cookie.expires !== undefined) parts.push(`Expires=${new Date(cookie.expires).toUTCString()}`);
+    if (cookie.maxAge !== undefined) parts.push(`Max-Age=${String(cookie.maxAge)}`);
+    if (cookie.secure === true) parts.push('Secure');
+    if (cookie.httpOnly === true) parts.push('HttpOnly');
+    if (cookie.sameSite !== undefined) parts.push(`SameSite=${cookie.sameSite}`);
+    return parts.join('; ');
+}
