@@ -32,7 +32,13 @@ export default tseslint.config(
         extends: [tseslint.configs.disableTypeChecked],
         languageOptions: {
             sourceType: 'commonjs',
-            globals: { module: 'writable', require: 'readonly', __dirname: 'readonly', process: 'readonly' },
+            globals: {
+                module: 'writable',
+                require: 'readonly',
+                __dirname: 'readonly',
+                process: 'readonly',
+                Buffer: 'readonly',
+            },
         },
         rules: { '@typescript-eslint/no-require-imports': 'off' },
     },
