@@ -62,6 +62,9 @@ export function createSecretProvider(options: SecretProviderOptions): SecretProv
     const startRead = (): Promise<string> => {
         lastReadStartedAt = now();
         const read = (async () => {
+            // Yield first: were `options.read` to throw synchronously, the `finally` below would run before
+            // `inFlight = read` and the settled promise would then be served as "in flight" forever.
+            await Promise.resolve();
             try {
                 const fresh = await options.read();
                 if (fresh === '') throw new SecretUnavailableError('The secret has an empty value');
