@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     const shim = createFunctionsCore(() => undefined);
     installFunctionsCore(shim);
     for (const file of readdirSync(path.join(root, 'functions')).filter((f) => f.endsWith('.ts'))) {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded as the worker loads entries
         require(path.join(root, 'functions', file));
     }
     const atLoad = loadedPackages();
