@@ -116,7 +116,9 @@ describe('local host: storage queues', () => {
             expect(record?.meta.insertionTime).toBe(sent.insertedOn.toISOString());
             expect(record?.meta.expirationTime).toBe(sent.expiresOn.toISOString());
             expect(typeof record?.meta.popReceipt).toBe('string');
-            expect(Date.parse(String(record?.meta.nextVisibleTime))).toBeGreaterThan(sent.insertedOn.getTime());
+            expect(Date.parse(String(record?.meta.nextVisibleTime))).toBeGreaterThan(
+                sent.insertedOn.getTime(),
+            );
         }
         await waitForEmpty('records');
     });
@@ -130,7 +132,9 @@ describe('local host: storage queues', () => {
             { item: { order: 7 }, dequeueCount: 3 },
         ]);
         await output.waitFor((l) => l.includes("Moving message to queue 'fails-poison'"));
-        const poisoned = await queues.getQueueClient('fails-poison').receiveMessages({ numberOfMessages: 32 });
+        const poisoned = await queues
+            .getQueueClient('fails-poison')
+            .receiveMessages({ numberOfMessages: 32 });
         expect(poisoned.receivedMessageItems.map((m) => m.messageText)).toEqual(['{"order":7}']);
         await waitForEmpty('fails');
         expect(output.matching((l) => l.includes('[alwaysFails] FAIL '))).toHaveLength(3);
