@@ -15,6 +15,21 @@ export interface LocalSettings {
     readonly httpPort: number | undefined;
 }
 
+/**
+ * Where `npm start` and `npm run sms` keep their files: the settings file and the state folder (Azurite's
+ * data, the sandbox's credentials). `LOCAL_SETTINGS_FILE` and `LOCAL_STATE_DIR` override them, so tests can
+ * run `npm start` without touching a developer's own files.
+ */
+export function localPaths(
+    appDir: string,
+    env: Readonly<Record<string, string | undefined>>,
+): { settingsFile: string; stateDir: string } {
+    return {
+        settingsFile: env.LOCAL_SETTINGS_FILE ?? path.join(appDir, SETTINGS_FILE),
+        stateDir: env.LOCAL_STATE_DIR ?? path.join(appDir, '.azurite'),
+    };
+}
+
 /** The nearest folder at or above `start` holding both `package.json` and `host.json`. */
 export function findAppDir(start: string): string {
     let dir = path.resolve(start);
@@ -27,17 +42,15 @@ export function findAppDir(start: string): string {
     }
 }
 
-/** Creates `local.settings.json` from the example when it is missing; returns whether it did. */
-export function ensureLocalSettings(appDir: string): boolean {
-    const file = path.join(appDir, SETTINGS_FILE);
+/** Creates the settings file from the app's example when it is missing; returns whether it did. */
+export function ensureLocalSettings(appDir: string, file = path.join(appDir, SETTINGS_FILE)): boolean {
     if (existsSync(file)) return false;
     copyFileSync(path.join(appDir, SETTINGS_EXAMPLE), file);
     return true;
 }
 
-/** Reads `local.settings.json` (an empty set of values when there is none). */
-export function readLocalSettings(appDir: string): LocalSettings {
-    const file = path.join(appDir, SETTINGS_FILE);
+/** Reads a `local.settings.json` file (an empty set of values when there is none). */
+export function readLocalSettings(file: string): LocalSettings {
     if (!existsSync(file)) return { values: {}, httpPort: undefined };
     let raw: { IsEncrypted?: unknown; Values?: unknown; Host?: { LocalHttpPort?: unknown } };
     try {

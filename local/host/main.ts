@@ -6,20 +6,18 @@
 
 import { parseArgs } from 'node:util';
 import { consoleLogger } from '../log';
-import { effectiveSettings, findAppDir, readLocalSettings } from '../settings';
+import path from 'node:path';
+import { effectiveSettings, findAppDir, readLocalSettings, SETTINGS_FILE } from '../settings';
 import { describeFunctions, startLocalHost, type LocalHost } from './host';
 
-/** Applies the settings to `process.env`, starts the host and prints its functions. */
-export async function runLocalHost(appDir: string, port: number | undefined): Promise<LocalHost> {
-    const file = readLocalSettings(appDir);
-    const settings = effectiveSettings(file.values, process.env);
+/** Applies `settings` to `process.env` (where the app reads them), starts the host and prints its functions. */
+export async function runLocalHost(
+    appDir: string,
+    port: number,
+    settings: Readonly<Record<string, string>>,
+): Promise<LocalHost> {
     Object.assign(process.env, settings);
-    const host = await startLocalHost({
-        appDir,
-        port: port ?? file.httpPort ?? 7071,
-        settings: process.env,
-        log: consoleLogger,
-    });
+    const host = await startLocalHost({ appDir, port, settings: process.env, log: consoleLogger });
     console.log(
         `\nFunctions:\n\n${describeFunctions(host)
             .map((l) => `\t${l}`)
@@ -35,7 +33,9 @@ export async function runLocalHost(appDir: string, port: number | undefined): Pr
 async function main(): Promise<void> {
     const { values } = parseArgs({ options: { app: { type: 'string' }, port: { type: 'string' } } });
     const appDir = findAppDir(values.app ?? process.cwd());
-    const host = await runLocalHost(appDir, values.port === undefined ? undefined : Number(values.port));
+    const file = readLocalSettings(path.join(appDir, SETTINGS_FILE));
+    const port = values.port === undefined ? (file.httpPort ?? 7071) : Number(values.port);
+    const host = await runLocalHost(appDir, port, effectiveSettings(file.values, process.env));
     let stopping = false;
     const stop = () => {
         if (stopping) return;

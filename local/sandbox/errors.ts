@@ -1,0 +1,131 @@
+/**
+ * Twilio's REST error responses, as api.twilio.com sends them: HTTP status plus a JSON body
+ * `{ code, message, more_info, status }`. The SDK turns these into a `RestException` with the same
+ * `status` and `code`, so code written against the sandbox handles real Twilio errors the same way.
+ *
+ * Messages follow Twilio's error catalogue (https://www.twilio.com/docs/api/errors).
+ */
+
+export interface TwilioErrorBody {
+    code: number;
+    message: string;
+    more_info: string;
+    status: number;
+}
+
+/** An error the sandbox answers a REST request with. */
+export class TwilioApiError extends Error {
+    override readonly name = 'TwilioApiError';
+    readonly status: number;
+    readonly code: number;
+
+    constructor(code: number, message: string, status = 400) {
+        super(message);
+        this.code = code;
+        this.status = status;
+    }
+
+    toJSON(): TwilioErrorBody {
+        return {
+            code: this.code,
+            message: this.message,
+            more_info: `https://www.twilio.com/docs/errors/${this.code}`,
+            status: this.status,
+        };
+    }
+}
+
+/** Error codes the sandbox uses, by what they mean. */
+export const ErrorCode = {
+    invalidParameter: 20001,
+    authenticate: 20003,
+    methodNotAllowed: 20004,
+    notFound: 20404,
+    callToMissing: 21201,
+    callUrlInvalid: 21205,
+    invalidTo: 21211,
+    callFromInvalid: 21212,
+    callFromMissing: 21213,
+    invalidApplicationSid: 21218,
+    messageBodyMissing: 21602,
+    messageFromMissing: 21603,
+    messageToMissing: 21604,
+    messageFromInvalid: 21606,
+    statusCallbackInvalid: 21609,
+    messageBodyTooLong: 21617,
+    mediaUrlInvalid: 21620,
+    tooManyMedia: 21623,
+    messagingServiceSidInvalid: 21701,
+    /** Debugger: the TwiML URL could not be fetched (connection failure or non-2xx answer). */
+    httpRetrievalFailure: 11200,
+    /** Debugger: the TwiML document is not well-formed XML or has no `<Response>` root. */
+    documentParseFailure: 12100,
+    /** Debugger: the TwiML URL answered with a content type Twilio cannot use. */
+    invalidContentType: 12300,
+} as const;
+
+export const errors = {
+    authenticate: () => new TwilioApiError(ErrorCode.authenticate, 'Authenticate', 401),
+    notFound: (path: string) =>
+        new TwilioApiError(ErrorCode.notFound, `The requested resource ${path} was not found`, 404),
+    methodNotAllowed: () => new TwilioApiError(ErrorCode.methodNotAllowed, 'Method not allowed', 405),
+    invalidParameter: (message: string) => new TwilioApiError(ErrorCode.invalidParameter, message),
+
+    messageToMissing: () =>
+        new TwilioApiError(ErrorCode.messageToMissing, "A 'To' phone number is required."),
+    invalidTo: (to: string) =>
+        new TwilioApiError(ErrorCode.invalidTo, `The 'To' number ${to} is not a valid phone number.`),
+    messageFromMissing: () =>
+        new TwilioApiError(
+            ErrorCode.messageFromMissing,
+            "A 'From' or 'MessagingServiceSid' parameter is required to send a message",
+        ),
+    messageFromInvalid: (from: string) =>
+        new TwilioApiError(
+            ErrorCode.messageFromInvalid,
+            `The From phone number ${from} is not a valid message-capable Twilio phone number for this destination/account`,
+        ),
+    messageBodyMissing: () =>
+        new TwilioApiError(
+            ErrorCode.messageBodyMissing,
+            'Message body is required. The Body or MediaUrl parameter is required to send a message.',
+        ),
+    messageBodyTooLong: () =>
+        new TwilioApiError(
+            ErrorCode.messageBodyTooLong,
+            'The concatenated message body exceeds the 1600 character limit',
+        ),
+    mediaUrlInvalid: (url: string) =>
+        new TwilioApiError(
+            ErrorCode.mediaUrlInvalid,
+            `Media urls: ${url} are invalid. Please use only valid http and https urls`,
+        ),
+    tooManyMedia: () =>
+        new TwilioApiError(
+            ErrorCode.tooManyMedia,
+            'Number of media files exceeds allowed limit. You may send up to 10 media files in a single message.',
+        ),
+    messagingServiceSidInvalid: (sid: string) =>
+        new TwilioApiError(
+            ErrorCode.messagingServiceSidInvalid,
+            `The Messaging Service Sid ${sid} is invalid.`,
+        ),
+    statusCallbackInvalid: (url: string) =>
+        new TwilioApiError(ErrorCode.statusCallbackInvalid, `Invalid StatusCallback url: ${url}`),
+
+    callToMissing: () => new TwilioApiError(ErrorCode.callToMissing, "No 'To' number is specified"),
+    callFromMissing: () => new TwilioApiError(ErrorCode.callFromMissing, "No 'From' number is specified"),
+    callFromInvalid: (from: string) =>
+        new TwilioApiError(
+            ErrorCode.callFromInvalid,
+            `The source phone number provided, ${from}, is not valid.`,
+        ),
+    callUrlMissing: () => new TwilioApiError(ErrorCode.callUrlInvalid, 'Url parameter is required.'),
+    callUrlInvalid: (url: string) =>
+        new TwilioApiError(ErrorCode.callUrlInvalid, `Url is not a valid URL: ${url}`),
+    invalidApplicationSid: () =>
+        new TwilioApiError(
+            ErrorCode.invalidApplicationSid,
+            'ApplicationSid is not valid: the sandbox has no TwiML applications; pass Url or Twiml instead',
+        ),
+} as const;

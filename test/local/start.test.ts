@@ -1,0 +1,131 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { freePort, isPortFree } from '../../local/azurite';
+import { readSandboxState, type SandboxState } from '../../local/sandbox/state';
+import { REPO_ROOT } from '../support/childProcess';
+import { ProcessOutput } from '../support/processOutput';
+import { signedWebhookRequest, twilioSignature } from '../support/webhooks';
+
+const XML = '<?xml version="1.0" encoding="UTF-8"?>';
+
+/**
+ * `npm start` end to end, as a new user runs it: build, Azurite, the Twilio sandbox (no account is
+ * configured), the app on the local host; then Ctrl-C. The settings file and state folder are redirected
+ * to a temporary folder so a developer's own `local.settings.json` is never read or written.
+ */
+describe('npm start', () => {
+    let dir: string;
+    let child: ChildProcess;
+    let output: ProcessOutput;
+    let port: number;
+    let env: NodeJS.ProcessEnv;
+    let state: SandboxState;
+    let azuritePorts: number[];
+    let exitCode: number | null | undefined;
+
+    beforeAll(async () => {
+        dir = mkdtempSync(path.join(tmpdir(), 'npm-start-'));
+        port = await freePort();
+        env = {
+            PATH: process.env.PATH,
+            HOME: process.env.HOME,
+            LOCAL_SETTINGS_FILE: path.join(dir, 'local.settings.json'),
+            LOCAL_STATE_DIR: path.join(dir, 'state'),
+            PORT: String(port),
+            // Core Tools may be installed on a developer's machine; this test is about the local host.
+            LOCAL_HOST: '1',
+        };
+        // Detached, so Ctrl-C can be sent to the whole process group as a terminal does.
+        child = spawn('npm', ['start'], {
+            cwd: REPO_ROOT,
+            env,
+            detached: true,
+            stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        output = new ProcessOutput(child);
+        child.once('exit', (code) => {
+            exitCode = code;
+        });
+        await output.waitFor((l) => l.includes('Press Ctrl+C to stop.'), 1, 120_000);
+        const found = readSandboxState(path.join(dir, 'state'));
+        if (found === undefined) throw new Error('npm start wrote no sandbox state');
+        state = found;
+        const azurite = output.matching((l) => l.startsWith('Azurite (from node_modules)'))[0] ?? '';
+        azuritePorts = [...azurite.matchAll(/(?:blob|queue|table) (\d+)/g)].map((m) => Number(m[1]));
+    }, 150_000);
+
+    afterAll(() => {
+        if (exitCode === undefined && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('creates the settings file from the example and runs on Azurite and the sandbox', () => {
+        const settings = JSON.parse(readFileSync(path.join(dir, 'local.settings.json'), 'utf8')) as {
+            Values: Record<string, string>;
+        };
+        expect(settings.Values.AzureWebJobsStorage).toBe('UseDevelopmentStorage=true');
+        const text = output.lines.join('\n');
+        expect(text).toContain('Created ');
+        expect(text).toContain('No TWILIO_ACCOUNT_SID configured: using the Twilio sandbox');
+        expect(text).toContain("running the app with the project's local host");
+        expect(text).toContain(`voice: [GET,POST] http://localhost:${String(port)}/api/voice`);
+        expect(text).toContain(`inboundSms: [POST] http://localhost:${String(port)}/api/sms`);
+        expect(azuritePorts).toHaveLength(3);
+        expect(state.accountSid).toMatch(/^AC[0-9a-f]{32}$/);
+    });
+
+    it('serves signed voice webhooks and rejects unsigned (400) and tampered (403) ones', async () => {
+        const url = `http://localhost:${String(port)}/api/voice`;
+        const params = { CallSid: 'CA0123456789abcdef0123456789abcdef', From: '+15551230000' };
+        const signed = signedWebhookRequest(state.authToken, { url, params });
+        const ok = await fetch(url, { method: 'POST', headers: signed.headers, body: await signed.text() });
+        expect(ok.status).toBe(200);
+        expect(ok.headers.get('content-type')).toBe('text/xml');
+        expect(await ok.text()).toBe(`${XML}<Response><Say>Hello World</Say></Response>`);
+
+        const get = await fetch(`${url}?Message=Hi`, {
+            headers: { 'X-Twilio-Signature': twilioSignature(state.authToken, `${url}?Message=Hi`) },
+        });
+        expect(await get.text()).toBe(`${XML}<Response><Say>Hi</Say></Response>`);
+
+        expect((await fetch(url, { method: 'POST', body: 'CallSid=CA1' })).status).toBe(400);
+        const tampered = await fetch(url, {
+            method: 'POST',
+            headers: signed.headers,
+            body: 'CallSid=CA0123456789abcdef0123456789abcdef&From=%2B15559999999',
+        });
+        expect(tampered.status).toBe(403);
+    });
+
+    it('answers an inbound SMS sent with `npm run sms`', () => {
+        const result = spawnSync(
+            'npm',
+            ['run', '--silent', 'sms', '--', '--from', '+15551230000', '--body', 'hello'],
+            {
+                cwd: REPO_ROOT,
+                env,
+                encoding: 'utf8',
+            },
+        );
+        expect(`exit ${String(result.status)}`).toBe('exit 0');
+        expect(result.stderr).toContain('HTTP 200');
+        expect(result.stdout).toContain('Hey, thanks for the ping! Twilio and Azure rock!');
+    });
+
+    it('stops everything it started on Ctrl-C, freeing its ports', async () => {
+        const exited = new Promise<void>((resolve) => {
+            if (exitCode !== undefined) resolve();
+            else child.once('exit', () => resolve());
+        });
+        process.kill(-(child.pid ?? 0), 'SIGINT');
+        await exited;
+        await output.waitFor((l) => l.includes('Stopped.')).catch(() => undefined);
+        for (const used of [port, ...azuritePorts, Number(new URL(state.url).port)]) {
+            expect(await isPortFree(used)).toBe(true);
+        }
+        const left = spawnSync('pgrep', ['-f', dir], { encoding: 'utf8' });
+        expect(left.stdout.trim()).toBe('');
+    });
+});
