@@ -28,7 +28,7 @@ const DEV_STORAGE = 'UseDevelopmentStorage=true';
 /** Everything `npm start` started, in the order to stop it. */
 interface Started {
     app?: { kind: 'func'; child: ChildProcess } | { kind: 'local'; host: LocalHost };
-    sandbox?: TwilioSandbox;
+    sandbox?: { server: TwilioSandbox; stateDir: string };
     azurite?: Azurite;
 }
 
@@ -82,27 +82,28 @@ async function start(started: Started): Promise<void> {
 
     if ((settings.TWILIO_ACCOUNT_SID ?? '') === '') {
         const credentials = generateTestCredentials();
-        started.sandbox = await startTwilioSandbox({
+        const sandbox = await startTwilioSandbox({
             ...credentials,
             port: 0,
             log: (line) => console.log(line),
         });
+        started.sandbox = { server: sandbox, stateDir };
         settings.TWILIO_ACCOUNT_SID = credentials.accountSid;
         settings.TWILIO_AUTH_TOKEN = credentials.authToken;
-        settings.TWILIO_API_URL = started.sandbox.url;
+        settings.TWILIO_API_URL = sandbox.url;
         settings.KEY_VAULT_URL = '';
         if ((settings.PUBLIC_BASE_URL ?? '') === '')
             settings.PUBLIC_BASE_URL = `http://localhost:${String(port)}`;
         writeSandboxState(stateDir, {
             ...credentials,
-            url: started.sandbox.url,
+            url: sandbox.url,
             appUrl: settings.PUBLIC_BASE_URL,
         });
         console.log(
-            `No TWILIO_ACCOUNT_SID configured: using the Twilio sandbox at ${started.sandbox.url} (test account ${credentials.accountSid}).`,
+            `No TWILIO_ACCOUNT_SID configured: using the Twilio sandbox at ${sandbox.url} (test account ${credentials.accountSid}).`,
         );
         console.log(
-            `  Messages it received: ${started.sandbox.url}/sandbox/messages; calls: ${started.sandbox.url}/sandbox/calls`,
+            `  Messages it received: ${sandbox.url}/sandbox/messages; calls: ${sandbox.url}/sandbox/calls`,
         );
         console.log('  Set TWILIO_ACCOUNT_SID and a token in local.settings.json to talk to Twilio instead.');
     } else {
@@ -139,7 +140,10 @@ async function shutdown(started: Started, exitCode: number): Promise<never> {
     try {
         if (app?.kind === 'local') await app.host.stop();
         if (app?.kind === 'func') await stopChild(app.child);
-        await started.sandbox?.close();
+        if (started.sandbox !== undefined) {
+            await started.sandbox.server.close();
+            clearSandboxState(started.sandbox.stateDir);
+        }
         await started.azurite?.stop();
     } catch (error) {
         console.error('Error while stopping:', error);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort, isPortFree } from '../../local/azurite';
@@ -73,6 +73,8 @@ describe('npm start', () => {
         expect(text).toContain(`voice: [GET,POST] http://localhost:${String(port)}/api/voice`);
         expect(text).toContain(`inboundSms: [POST] http://localhost:${String(port)}/api/sms`);
         expect(azuritePorts).toHaveLength(3);
+        // Azurite runs with its data folder under `dir`, which is how the last test finds leftovers.
+        expect(processesMentioning(dir).length).toBeGreaterThan(0);
         expect(state.accountSid).toMatch(/^AC[0-9a-f]{32}$/);
     });
 
@@ -125,7 +127,28 @@ describe('npm start', () => {
         for (const used of [port, ...azuritePorts, Number(new URL(state.url).port)]) {
             expect(await isPortFree(used)).toBe(true);
         }
-        const left = spawnSync('pgrep', ['-f', dir], { encoding: 'utf8' });
-        expect(left.stdout.trim()).toBe('');
+        expect(processesMentioning(dir)).toEqual([]);
+        // The sandbox's credentials are only valid while it runs.
+        expect(readSandboxState(path.join(dir, 'state'))).toBeUndefined();
     });
 });
+
+/** Command lines of the running processes that mention `text` (Linux /proc; empty elsewhere). */
+function processesMentioning(text: string): string[] {
+    let pids: string[];
+    try {
+        pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+    } catch {
+        return [];
+    }
+    const found: string[] = [];
+    for (const pid of pids) {
+        try {
+            const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+            if (commandLine.includes(text)) found.push(commandLine);
+        } catch {
+            // the process ended while we looked
+        }
+    }
+    return found;
+}
