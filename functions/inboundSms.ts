@@ -6,6 +6,7 @@ import {
     type InvocationContext,
 } from '@azure/functions';
 import { maskPhone } from '../shared/redact';
+import { recordInboundMessage } from '../shared/statusCallback';
 import { smsReplyTwiml, twimlResponse } from '../shared/twiml';
 import { receiveTwilioWebhook } from '../shared/twilioWebhook';
 
@@ -21,9 +22,18 @@ export async function inboundSms(
     if (!received.ok) return received.response;
     const { webhook, dependencies } = received;
     const body = webhook.form.get('Body') ?? undefined;
-    context.log(
-        `Inbound message ${webhook.form.get('MessageSid') ?? '(no MessageSid)'} from ${maskPhone(webhook.form.get('From'))}`,
-    );
+    const sid = webhook.form.get('MessageSid') ?? '(no MessageSid)';
+    context.log(`Inbound message ${sid} from ${maskPhone(webhook.form.get('From'))}`);
+    try {
+        const recorded = await recordInboundMessage(dependencies.ledger(), webhook.form);
+        if (recorded === 'exists')
+            context.log(`Inbound message ${sid} was already recorded (a webhook retry)`);
+    } catch (error) {
+        // The reply matters more to the sender than our record; the message stays at Twilio to reconcile.
+        context.error(
+            `Could not record inbound message ${sid}: ${error instanceof Error ? error.message : String(error)}`,
+        );
+    }
     return twimlResponse(await smsReplyTwiml(dependencies.config.smsReply, body));
 }
 

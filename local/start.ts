@@ -13,6 +13,7 @@ import { runLocalHost } from './host/main';
 import type { LocalHost } from './host/host';
 import { consoleLogger } from './log';
 import { generateTestCredentials, startTwilioSandbox, type TwilioSandbox } from './sandbox/sandbox';
+import { SANDBOX_NUMBER } from './sandbox/resources';
 import { clearSandboxState, writeSandboxState } from './sandbox/state';
 import {
     effectiveSettings,
@@ -92,6 +93,13 @@ async function start(started: Started): Promise<void> {
         settings.TWILIO_AUTH_TOKEN = credentials.authToken;
         settings.TWILIO_API_URL = sandbox.url;
         settings.KEY_VAULT_URL = '';
+        // The sandbox's own number, so a send that names no sender works out of the box.
+        if (
+            (settings.TWILIO_FROM_NUMBER ?? '') === '' &&
+            (settings.TWILIO_MESSAGING_SERVICE_SID ?? '') === ''
+        ) {
+            settings.TWILIO_FROM_NUMBER = SANDBOX_NUMBER;
+        }
         if ((settings.PUBLIC_BASE_URL ?? '') === '')
             settings.PUBLIC_BASE_URL = `http://localhost:${String(port)}`;
         writeSandboxState(stateDir, {

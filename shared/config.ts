@@ -27,16 +27,38 @@ export interface AppConfig {
     readonly smsReply: string;
     /** Base URL of a Twilio API stand-in; tests and local runs only. */
     readonly twilioApiUrl: string | undefined;
+    /** The storage account holding the outbound queue and the ledger (the Functions host's own). */
+    readonly storage: StorageConnection | undefined;
+    /** `OUTBOUND_QUEUE`: the queue the `outbound` function reads (`%OUTBOUND_QUEUE%` in its binding). */
+    readonly outboundQueue: string;
+    /** Default sender for outbound SMS and calls. */
+    readonly fromNumber: string | undefined;
+    readonly messagingServiceSid: string | undefined;
+    readonly ledgerTable: string;
+    /** Whether the ledger keeps message bodies (personal data: off by default). */
+    readonly ledgerStoreBody: boolean;
 }
+
+/** How to reach Azure Storage: a connection string, or an account reached with the app's identity. */
+export type StorageConnection =
+    | { kind: 'connectionString'; connectionString: string }
+    | { kind: 'identity'; queueServiceUrl: string; tableServiceUrl: string };
 
 export const DEFAULT_VOICE_GREETING = 'Hello World';
 export const DEFAULT_SMS_REPLY = 'Hey, thanks for the ping! Twilio and Azure rock!';
 export const DEFAULT_SECRET_NAME = 'twilio-auth-token';
 export const DEFAULT_SECRET_TTL_SECONDS = 3600;
+export const DEFAULT_OUTBOUND_QUEUE = 'twilio-outbound';
+export const DEFAULT_LEDGER_TABLE = 'TwilioLedger';
 
 const ACCOUNT_SID = /^AC[0-9a-fA-F]{32}$/;
 // Key Vault object names: 1-127 characters, letters, digits and dashes.
 const SECRET_NAME = /^[0-9a-zA-Z-]{1,127}$/;
+const E164 = /^\+[1-9]\d{7,14}$/;
+const MESSAGING_SERVICE_SID = /^MG[0-9a-fA-F]{32}$/;
+// Azure Storage naming rules for queues and tables.
+const QUEUE_NAME = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
+const TABLE_NAME = /^[A-Za-z][A-Za-z0-9]{2,62}$/;
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -99,6 +121,30 @@ export function parseConfig(env: Env): AppConfig {
         problems.push('TWILIO_WEBHOOK_VALIDATION must be "on" or "off"');
     }
 
+    const fromNumber = read('TWILIO_FROM_NUMBER');
+    if (fromNumber !== undefined && !E164.test(fromNumber)) {
+        problems.push('TWILIO_FROM_NUMBER must be an E.164 number such as +15551234567');
+    }
+    const messagingServiceSid = read('TWILIO_MESSAGING_SERVICE_SID');
+    if (messagingServiceSid !== undefined && !MESSAGING_SERVICE_SID.test(messagingServiceSid)) {
+        problems.push('TWILIO_MESSAGING_SERVICE_SID must be "MG" followed by 32 hexadecimal characters');
+    }
+    const outboundQueue = read('OUTBOUND_QUEUE') ?? DEFAULT_OUTBOUND_QUEUE;
+    if (!QUEUE_NAME.test(outboundQueue)) {
+        problems.push(
+            'OUTBOUND_QUEUE must be a storage queue name: 3-63 lowercase letters, digits and single dashes',
+        );
+    }
+    const ledgerTable = read('LEDGER_TABLE') ?? DEFAULT_LEDGER_TABLE;
+    if (!TABLE_NAME.test(ledgerTable)) {
+        problems.push('LEDGER_TABLE must be a table name: a letter, then 2-62 letters or digits');
+    }
+    const storeBody = (read('LEDGER_STORE_BODY') ?? 'false').toLowerCase();
+    if (!['true', 'false'].includes(storeBody)) {
+        problems.push('LEDGER_STORE_BODY must be "true" or "false"');
+    }
+    const storage = storageConnection(read, problems);
+
     if (problems.length > 0) {
         throw new ConfigError(problems);
     }
@@ -111,7 +157,50 @@ export function parseConfig(env: Env): AppConfig {
         voiceGreeting: read('VOICE_GREETING') ?? DEFAULT_VOICE_GREETING,
         smsReply: read('SMS_REPLY') ?? DEFAULT_SMS_REPLY,
         twilioApiUrl,
+        storage,
+        outboundQueue,
+        fromNumber,
+        messagingServiceSid,
+        ledgerTable,
+        ledgerStoreBody: storeBody === 'true',
     };
+}
+
+/**
+ * `AzureWebJobsStorage` as the Functions host reads it: a connection string, or identity-based settings
+ * (`AzureWebJobsStorage__accountName`, or the `__queueServiceUri` and `__tableServiceUri` pair).
+ */
+function storageConnection(read: (name: string) => string | undefined, problems: string[]) {
+    const connectionString = read('AzureWebJobsStorage');
+    if (connectionString !== undefined) {
+        return { kind: 'connectionString', connectionString } as const;
+    }
+    const account = read('AzureWebJobsStorage__accountName');
+    const queueUri = read('AzureWebJobsStorage__queueServiceUri');
+    const tableUri = read('AzureWebJobsStorage__tableServiceUri');
+    if (account !== undefined) {
+        if (!/^[a-z0-9]{3,24}$/.test(account)) {
+            problems.push(
+                'AzureWebJobsStorage__accountName must be a storage account name (3-24 lowercase letters and digits)',
+            );
+            return undefined;
+        }
+        return {
+            kind: 'identity',
+            queueServiceUrl: queueUri ?? `https://${account}.queue.core.windows.net`,
+            tableServiceUrl: tableUri ?? `https://${account}.table.core.windows.net`,
+        } as const;
+    }
+    if (queueUri !== undefined || tableUri !== undefined) {
+        if (queueUri === undefined || tableUri === undefined) {
+            problems.push(
+                'AzureWebJobsStorage__queueServiceUri and AzureWebJobsStorage__tableServiceUri must be set together (or set AzureWebJobsStorage__accountName)',
+            );
+            return undefined;
+        }
+        return { kind: 'identity', queueServiceUrl: queueUri, tableServiceUrl: tableUri } as const;
+    }
+    return undefined;
 }
 
 function checkUrl(

@@ -2,13 +2,17 @@
  * The composition root: builds the app's shared services from the configuration, once per process.
  */
 
+import type { HttpResponseInit } from '@azure/functions';
 import { getConfig, type AppConfig } from './config';
+import { ConfigError } from './errors';
 import {
     createKeyVaultSecretReader,
     createSecretProvider,
     createStaticSecretProvider,
     type SecretProvider,
 } from './secrets';
+import { createLedger, type Ledger } from './ledger';
+import { createQueueClientFactory, requireStorage, storageCredential } from './storage';
 import { createTwilioClientFactory, type TwilioClientFactory } from './twilioClient';
 
 export interface AppDependencies {
@@ -16,6 +20,10 @@ export interface AppDependencies {
     /** `undefined` when no auth token source is configured: webhooks then answer 500, never unchecked. */
     readonly authToken: SecretProvider | undefined;
     readonly twilio: TwilioClientFactory;
+    /** The message ledger; throws ConfigError on first use when no storage is configured. */
+    readonly ledger: () => Ledger;
+    /** Puts a message (JSON text) on the outbound queue. */
+    readonly enqueueOutbound: (text: string) => Promise<void>;
 }
 
 /** Builds the services for `config`. Nothing is read from Key Vault or imported until first used. */
@@ -40,7 +48,33 @@ export function createDependencies(config: AppConfig): AppDependencies {
         secrets: authToken,
         apiUrl: config.twilioApiUrl,
     });
-    return { config, authToken, twilio };
+    let ledger: Ledger | undefined;
+    const getLedger = (): Ledger => {
+        if (ledger === undefined) {
+            const storage = requireStorage(config.storage);
+            const common = { tableName: config.ledgerTable, storeBody: config.ledgerStoreBody };
+            ledger =
+                storage.kind === 'connectionString'
+                    ? createLedger({ ...common, connectionString: storage.connectionString })
+                    : createLedger({
+                          ...common,
+                          tableUrl: storage.tableServiceUrl,
+                          credential: lazyCredential(),
+                      });
+        }
+        return ledger;
+    };
+    let outboundQueue: (() => Promise<import('@azure/storage-queue').QueueClient>) | undefined;
+    const enqueueOutbound = async (text: string): Promise<void> => {
+        outboundQueue ??= createQueueClientFactory(requireStorage(config.storage), config.outboundQueue);
+        await (await outboundQueue()).sendMessage(text);
+    };
+    return { config, authToken, twilio, ledger: getLedger, enqueueOutbound };
+}
+
+/** A TokenCredential that creates `DefaultAzureCredential` (a heavy import) only when a token is needed. */
+function lazyCredential(): import('@azure/core-auth').TokenCredential {
+    return { getToken: async (scopes, options) => (await storageCredential()).getToken(scopes, options) };
 }
 
 let current: AppDependencies | undefined;
@@ -61,4 +95,24 @@ export function getDependencies(): AppDependencies {
  */
 export function setDependencies(dependencies?: AppDependencies): void {
     current = dependencies;
+}
+
+/**
+ * {@link getDependencies} for an HTTP function: invalid settings become a 500 whose log line names each
+ * setting at fault, instead of an unhandled exception.
+ */
+export function dependenciesOr500(
+    log: { error(...args: unknown[]): void },
+    dependencies: () => AppDependencies = getDependencies,
+): { ok: true; deps: AppDependencies } | { ok: false; response: HttpResponseInit } {
+    try {
+        return { ok: true, deps: dependencies() };
+    } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        log.error(error.message);
+        return {
+            ok: false,
+            response: { status: 500, body: 'The app is misconfigured; see the function logs' },
+        };
+    }
 }

@@ -3,8 +3,7 @@
  */
 
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { getDependencies, type AppDependencies } from './dependencies';
-import { ConfigError } from './errors';
+import { dependenciesOr500, getDependencies, type AppDependencies } from './dependencies';
 import { validateTwilioWebhook, type TwilioWebhook } from './webhookSignature';
 
 export type ReceivedWebhook =
@@ -20,17 +19,9 @@ export async function receiveTwilioWebhook(
     context: InvocationContext,
     dependencies: () => AppDependencies = getDependencies,
 ): Promise<ReceivedWebhook> {
-    let deps: AppDependencies;
-    try {
-        deps = dependencies();
-    } catch (error) {
-        if (!(error instanceof ConfigError)) throw error;
-        context.error(error.message);
-        return {
-            ok: false,
-            response: { status: 500, body: 'The app is misconfigured; see the function logs' },
-        };
-    }
+    const loaded = dependenciesOr500(context, dependencies);
+    if (!loaded.ok) return loaded;
+    const deps = loaded.deps;
     const checked = await validateTwilioWebhook(
         request,
         {

@@ -24,6 +24,12 @@ describe('parseConfig', () => {
             voiceGreeting: 'Hello World',
             smsReply: DEFAULT_SMS_REPLY,
             twilioApiUrl: undefined,
+            storage: undefined,
+            outboundQueue: 'twilio-outbound',
+            fromNumber: undefined,
+            messagingServiceSid: undefined,
+            ledgerTable: 'TwilioLedger',
+            ledgerStoreBody: false,
         });
         expect(DEFAULT_SMS_REPLY).toBe('Hey, thanks for the ping! Twilio and Azure rock!');
     });
@@ -88,6 +94,12 @@ describe('parseConfig', () => {
             PUBLIC_BASE_URL: 'myapp.azurewebsites.net',
             TWILIO_WEBHOOK_VALIDATION: 'maybe',
             TWILIO_API_URL: 'http://127.0.0.1:9/?x=1',
+            TWILIO_FROM_NUMBER: '5551234567',
+            TWILIO_MESSAGING_SERVICE_SID: 'MGxyz',
+            OUTBOUND_QUEUE: 'Bad_Queue',
+            LEDGER_TABLE: 'ledger-table',
+            LEDGER_STORE_BODY: 'yes',
+            AzureWebJobsStorage__accountName: 'Not An Account',
         });
         const named = [
             'TWILIO_ACCOUNT_SID',
@@ -98,9 +110,47 @@ describe('parseConfig', () => {
             'PUBLIC_BASE_URL',
             'TWILIO_WEBHOOK_VALIDATION',
             'TWILIO_API_URL',
+            'TWILIO_FROM_NUMBER',
+            'TWILIO_MESSAGING_SERVICE_SID',
+            'OUTBOUND_QUEUE',
+            'LEDGER_TABLE',
+            'LEDGER_STORE_BODY',
+            'AzureWebJobsStorage__accountName',
         ];
         expect(problems).toHaveLength(named.length);
         for (const name of named) expect(problems.filter((p) => p.startsWith(name))).toHaveLength(1);
+    });
+
+    it('reads the storage connection as the Functions host does', () => {
+        expect(parseConfig({ AzureWebJobsStorage: 'UseDevelopmentStorage=true' }).storage).toEqual({
+            kind: 'connectionString',
+            connectionString: 'UseDevelopmentStorage=true',
+        });
+        expect(parseConfig({ AzureWebJobsStorage__accountName: 'contoso' }).storage).toEqual({
+            kind: 'identity',
+            queueServiceUrl: 'https://contoso.queue.core.windows.net',
+            tableServiceUrl: 'https://contoso.table.core.windows.net',
+        });
+        expect(problemsOf({ AzureWebJobsStorage__queueServiceUri: 'https://q.example' })).toEqual([
+            expect.stringContaining('must be set together'),
+        ]);
+    });
+
+    it('reads the outbound defaults', () => {
+        const config = parseConfig({
+            TWILIO_FROM_NUMBER: '+15551234567',
+            TWILIO_MESSAGING_SERVICE_SID: 'MG0123456789abcdef0123456789abcdef',
+            OUTBOUND_QUEUE: 'sms-out',
+            LEDGER_TABLE: 'Ledger2',
+            LEDGER_STORE_BODY: 'TRUE',
+        });
+        expect(config).toMatchObject({
+            fromNumber: '+15551234567',
+            messagingServiceSid: 'MG0123456789abcdef0123456789abcdef',
+            outboundQueue: 'sms-out',
+            ledgerTable: 'Ledger2',
+            ledgerStoreBody: true,
+        });
     });
 
     it('reports an App Service Key Vault reference the platform could not resolve', () => {

@@ -1,0 +1,21 @@
+import { app, type InvocationContext, type StorageQueueFunctionOptions } from '@azure/functions';
+import { getDependencies } from '../shared/dependencies';
+import { recordPoisonedMessage } from '../shared/poison';
+
+/**
+ * Records every message the host moved to the poison queue as `dead-lettered` in the ledger, with the
+ * last error, so nothing disappears silently.
+ */
+export async function outboundPoison(item: unknown, context: InvocationContext): Promise<void> {
+    const deps = getDependencies();
+    const result = await recordPoisonedMessage(deps.ledger(), item, String(context.triggerMetadata?.id));
+    context.warn(`Outbound message ${result.id} dead-lettered (${result.kind})`);
+}
+
+export const outboundPoisonOptions = {
+    queueName: '%OUTBOUND_QUEUE%-poison',
+    connection: 'AzureWebJobsStorage',
+    handler: outboundPoison,
+} satisfies StorageQueueFunctionOptions;
+
+app.storageQueue('outboundPoison', outboundPoisonOptions);

@@ -1,0 +1,661 @@
+/**
+ * The outbound message — an SMS/MMS or a call to place — as it travels on the outbound queue and arrives
+ * at the HTTP API: one versioned JSON schema, validated with zod, and its mapping to the `twilio`
+ * client's create parameters.
+ *
+ * Loading: zod costs ~30 ms to load and the TwiML builders pull in an XML library, so neither is loaded
+ * when this module is imported: zod on the first {@link parseOutbound}, the builders on the first call
+ * with `say` / `message` (both with a synchronous `require`, so the API stays synchronous). The `twilio`
+ * types are type-only imports. Still, only the outbound paths (the queue and HTTP-API functions) should
+ * import this module.
+ *
+ * Schema (version 1; `"version": 1` is optional, any other version is rejected):
+ *
+ * - `{"type":"sms","to","body","mediaUrl":[…],"from","messagingServiceSid","statusCallback",
+ *   "validityPeriod","maxPrice","id"}`
+ * - `{"type":"call","to","from", at most one of "url" | "twiml" | "say" | "message":[…], "statusCallback",
+ *   "timeout","record","machineDetection","id"}`
+ *
+ * Decisions:
+ * - Lengths are counted in UTF-16 code units (`String.length`): never fewer than the characters Twilio
+ *   counts, so nothing accepted here is over Twilio's limit (an emoji counts as 2).
+ * - Phone numbers are E.164: `+`, then 8 to 15 digits, the first 1–9. For SMS, `to` and `from` may also be
+ *   WhatsApp addresses (`whatsapp:+15551234567`); a WhatsApp recipient needs a WhatsApp `from` (or a
+ *   Messaging Service) and the other way round. Alphanumeric sender IDs and short codes are not accepted as
+ *   `from`: send those through a Messaging Service. Calls use E.164 numbers only.
+ * - SMS sender precedence: the message's own `from` and/or `messagingServiceSid` (both are passed when
+ *   both are given: a specific sender from the service's pool); otherwise `TWILIO_MESSAGING_SERVICE_SID`;
+ *   otherwise `TWILIO_FROM_NUMBER`. Calls use the message's `from`, else `TWILIO_FROM_NUMBER`.
+ * - A missing sender is an error on `from`: reported by {@link parseOutbound} when it is given the
+ *   configured defaults ({@link ParseOptions}), and otherwise thrown by {@link toMessageCreateParams} /
+ *   {@link toCallCreateParams} as an {@link OutboundValidationError}, which shared/twilioErrors.ts
+ *   classifies as permanent (the message fails, it is not retried). The same holds for a call that needs
+ *   the app's voice URL when none is known (error on `url`).
+ * - `body` or at least one `mediaUrl` is required (a body of only whitespace does not count); the error is
+ *   on `body`. Media URLs are https only, at most 10.
+ * - `validityPeriod` is 1–36000 seconds, the range Twilio documents now (errors 21624 / 90007, and the
+ *   SDK's own parameter docs; 14400 was the old maximum). `maxPrice` (a decimal > 0, number or string) is
+ *   passed on as a number, but Twilio has ignored it since 2024-06-03.
+ * - A call without `url`, `twiml`, `say` or `message` runs the app's own voice endpoint
+ *   (`defaultVoiceUrl`). `say` and `message` become inline TwiML built with twilio's VoiceResponse builder
+ *   (text escaped, characters XML cannot carry dropped, as shared/twiml.ts does), which like `twiml` must
+ *   stay within Twilio's 4000 characters (the error names `say` or `message`). `twiml` is checked
+ *   minimally: one `<Response>` root element, optionally after an XML declaration.
+ * - Errors name the field as a path (`to`, `mediaUrl[2]`); `(message)` is the message as a whole.
+ */
+
+import type { z } from 'zod';
+import type { CallListInstanceCreateOptions } from 'twilio/lib/rest/api/v2010/account/call';
+import type { MessageListInstanceCreateOptions } from 'twilio/lib/rest/api/v2010/account/message';
+import type VoiceResponse from 'twilio/lib/twiml/VoiceResponse';
+import { toXmlText } from './twiml';
+
+export type { CallListInstanceCreateOptions, MessageListInstanceCreateOptions };
+
+/** The schema version this module writes and accepts. */
+export const OUTBOUND_MESSAGE_VERSION = 1;
+/** Twilio's limit on a message body. */
+export const MAX_BODY_LENGTH = 1600;
+/** Twilio's limit on media URLs per message. */
+export const MAX_MEDIA_URLS = 10;
+/** Twilio's limit on a call's inline TwiML (`Twiml`). */
+export const MAX_TWIML_LENGTH = 4000;
+/** At most this many entries in a call's `message`. */
+export const MAX_CALL_MESSAGES = 20;
+/** The call progress events requested when the status callback is the app's own. */
+export const CALL_STATUS_EVENTS: readonly string[] = ['initiated', 'ringing', 'answered', 'completed'];
+/** The field name for the message as a whole. */
+export const WHOLE_MESSAGE = '(message)';
+
+export interface SmsRequest {
+    type: 'sms';
+    version: 1;
+    /** The client's idempotency key. */
+    id?: string;
+    to: string;
+    body?: string;
+    mediaUrl?: string[];
+    from?: string;
+    messagingServiceSid?: string;
+    statusCallback?: string;
+    validityPeriod?: number;
+    /** Obsolete at Twilio (ignored since 2024-06-03); passed on as a number. */
+    maxPrice?: number | string;
+}
+
+export interface CallRequest {
+    type: 'call';
+    version: 1;
+    /** The client's idempotency key. */
+    id?: string;
+    to: string;
+    from?: string;
+    /** At most one of `url`, `twiml`, `say`, `message`; none means the app's own voice endpoint. */
+    url?: string;
+    twiml?: string;
+    say?: string;
+    /** Twimlets-style: an http(s) URL is played, any other text is said. */
+    message?: string[];
+    statusCallback?: string;
+    timeout?: number;
+    record?: boolean;
+    machineDetection?: 'Enable' | 'DetectMessageEnd';
+}
+
+export type OutboundRequest = SmsRequest | CallRequest;
+export type OutboundKind = OutboundRequest['type'];
+
+export interface FieldError {
+    /** The field at fault, e.g. `to`, `mediaUrl[2]`; `(message)` for the message as a whole. */
+    field: string;
+    message: string;
+}
+
+export type ParseResult = { ok: true; value: OutboundRequest } | { ok: false; errors: FieldError[] };
+export type DecodeResult = { ok: true; value: unknown } | { ok: false; error: string };
+
+/** `TWILIO_FROM_NUMBER` and `TWILIO_MESSAGING_SERVICE_SID`, when configured. */
+export interface SenderDefaults {
+    fromNumber?: string | undefined;
+    messagingServiceSid?: string | undefined;
+}
+
+/**
+ * What the app is configured with. When given to {@link parseOutbound}, a message that names no sender
+ * and has no default is rejected on `from`, and a call that needs the app's voice URL when none is known
+ * is rejected on `url`.
+ */
+export interface ParseOptions {
+    defaults: SenderDefaults;
+    /** The app's own voice endpoint, for calls without url/twiml/say/message; `undefined` when unknown. */
+    defaultVoiceUrl: string | undefined;
+}
+
+export interface MessageContext {
+    /** The pipeline's id for this message (the status callback carries it). */
+    id: string;
+    defaults: SenderDefaults;
+    /** The app's status callback URL for an id (`…/api/status?id=<id>`), `undefined` when no public URL is known. */
+    statusCallbackUrl: (id: string) => string | undefined;
+}
+
+export interface CallContext {
+    id: string;
+    defaults: Pick<SenderDefaults, 'fromNumber'>;
+    /** The app's own voice endpoint, used when the call has no url/twiml/say/message. */
+    defaultVoiceUrl: string | undefined;
+    statusCallbackUrl: (id: string) => string | undefined;
+}
+
+/** What the ledger keeps about a request: never the body or the TwiML. */
+export interface OutboundSummary {
+    type: OutboundKind;
+    to: string;
+    from?: string;
+    messagingServiceSid?: string;
+    bodyLength?: number;
+    mediaCount: number;
+}
+
+/**
+ * A request that cannot be turned into Twilio parameters with the configuration at hand (no sender, no
+ * voice URL, inline TwiML too long). Thrown by the `to…CreateParams` functions; permanent: sending it
+ * again cannot succeed. The message names fields and settings only, never values.
+ */
+export class OutboundValidationError extends Error {
+    override readonly name = 'OutboundValidationError';
+    readonly errors: readonly FieldError[];
+
+    constructor(errors: readonly FieldError[]) {
+        super(`Invalid outbound request: ${errors.map((e) => `${e.field} ${e.message}`).join('; ')}`);
+        this.errors = errors;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Queue items
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * The JSON value carried by a queue item. The host runs with `messageEncoding: "none"`, so the item is
+ * an object (the host parsed the JSON), a string of JSON text (the v12 SDKs, `az storage message put`)
+ * or a string of base64-encoded JSON (the Functions output binding, older SDKs); a Buffer is read as
+ * UTF-8 text. JSON text is tried first: base64 of a JSON object starts with `e`, which no JSON text
+ * does, so the two cannot be confused. The error never quotes the item.
+ */
+export function decodeQueueItem(item: unknown): DecodeResult {
+    if (typeof item === 'object' && item !== null && !Buffer.isBuffer(item)) return { ok: true, value: item };
+    let text: string;
+    if (typeof item === 'string') text = item;
+    else if (Buffer.isBuffer(item)) text = item.toString('utf8');
+    else {
+        const what = item === null ? 'null' : typeof item;
+        return { ok: false, error: `the queue item is ${what}, not a JSON message` };
+    }
+
+    text = text.trim();
+    if (text === '') return { ok: false, error: 'the queue item is empty' };
+    const json = parseJson(text);
+    if (json !== undefined) return { ok: true, value: json.value };
+    const compact = text.replace(/\s+/g, '');
+    if (BASE64.test(compact)) {
+        const decoded = decodeUtf8(Buffer.from(compact, 'base64'));
+        const inner = decoded === undefined ? undefined : parseJson(decoded.trim());
+        if (inner !== undefined) return { ok: true, value: inner.value };
+        return { ok: false, error: 'the queue item is base64, but what it encodes is not JSON text' };
+    }
+    return { ok: false, error: 'the queue item is neither JSON nor base64-encoded JSON' };
+}
+
+function parseJson(text: string): { value: unknown } | undefined {
+    try {
+        return { value: JSON.parse(text) as unknown };
+    } catch {
+        return undefined;
+    }
+}
+
+function decodeUtf8(bytes: Buffer): string | undefined {
+    try {
+        return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+        return undefined;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Validation
+
+const E164 = /^\+[1-9]\d{7,14}$/;
+const WHATSAPP_E164 = /^whatsapp:\+[1-9]\d{7,14}$/;
+const MESSAGING_SERVICE_SID = /^MG[0-9a-fA-F]{32}$/;
+const CLIENT_ID = /^[A-Za-z0-9._~:-]{1,200}$/;
+const DECIMAL = /^(?:\d+(?:\.\d*)?|\.\d+)$/;
+const TWIML_DOCUMENT = /^\s*(?:<\?xml\s[^>]*\?>\s*)?<Response(?:\s[^>]*)?(?:\/>|>[\s\S]*<\/Response>)\s*$/;
+/** As shared/twiml.ts `voiceTwiml`: a message that is an http(s) URL is played, anything else said. */
+const URL_TO_PLAY = /^https?:\/\/\S+$/i;
+
+const MSG_E164 = 'must be an E.164 phone number: + and 8 to 15 digits, e.g. +15551234567';
+const MSG_SMS_ADDRESS = `${MSG_E164}, or whatsapp:+<E.164>`;
+const MSG_NO_SENDER =
+    'is required: no from or messagingServiceSid is given and neither TWILIO_MESSAGING_SERVICE_SID nor TWILIO_FROM_NUMBER is configured';
+const MSG_NO_CALLER = 'is required: no from is given and TWILIO_FROM_NUMBER is not configured';
+const MSG_NO_VOICE_URL =
+    'is required: give url, twiml, say or message (the app has no public voice URL to use instead)';
+
+function isUrl(value: string, protocols: readonly string[]): boolean {
+    if (!URL.canParse(value)) return false;
+    const url = new URL(value);
+    return protocols.includes(url.protocol) && url.hostname !== '';
+}
+const isHttpsUrl = (value: string): boolean => isUrl(value, ['https:']);
+const isHttpUrl = (value: string): boolean => isUrl(value, ['https:', 'http:']);
+const isPositiveDecimal = (value: number | string): boolean =>
+    typeof value === 'number'
+        ? Number.isFinite(value) && value > 0
+        : DECIMAL.test(value) && Number(value) > 0;
+const isBlank = (value: string): boolean => toXmlText(value).trim() === '';
+const isSmsAddress = (value: string): boolean => E164.test(value) || WHATSAPP_E164.test(value);
+
+function buildSchemas(zod: typeof z) {
+    const common = {
+        type: zod.unknown().optional(), // checked before the schema is chosen
+        version: zod
+            .literal(OUTBOUND_MESSAGE_VERSION, { error: 'is not supported: only version 1 is' })
+            .optional(),
+        id: zod
+            .string()
+            .regex(CLIENT_ID, { error: 'must be 1 to 200 characters of A-Z a-z 0-9 . _ ~ : -' })
+            .optional(),
+        statusCallback: zod.string().refine(isHttpUrl, { error: 'must be an http(s) URL' }).optional(),
+    };
+    const seconds = (min: number, max: number) =>
+        zod
+            .number()
+            .int({ error: 'must be a whole number of seconds' })
+            .min(min, { error: `must be ${min} to ${max} seconds` })
+            .max(max, { error: `must be ${min} to ${max} seconds` });
+    const sms = zod.strictObject({
+        ...common,
+        to: zod.string().refine(isSmsAddress, { error: MSG_SMS_ADDRESS }),
+        body: zod
+            .string()
+            // Not .max(): zod counts code points, Twilio's limit is checked here in UTF-16 code units.
+            .refine((v) => v.length <= MAX_BODY_LENGTH, {
+                error: `must be at most ${MAX_BODY_LENGTH} characters (UTF-16 code units)`,
+            })
+            .optional(),
+        mediaUrl: zod
+            .array(zod.string().refine(isHttpsUrl, { error: 'must be an https URL' }))
+            .max(MAX_MEDIA_URLS, { error: `must have at most ${MAX_MEDIA_URLS} URLs` })
+            .optional(),
+        from: zod.string().refine(isSmsAddress, { error: MSG_SMS_ADDRESS }).optional(),
+        messagingServiceSid: zod
+            .string()
+            .regex(MESSAGING_SERVICE_SID, { error: 'must be a Messaging Service SID: MG and 32 hex digits' })
+            .optional(),
+        validityPeriod: seconds(1, 36000).optional(),
+        maxPrice: zod
+            .union([zod.number(), zod.string()], { error: 'must be a decimal number greater than 0' })
+            .refine(isPositiveDecimal, { error: 'must be a decimal number greater than 0' })
+            .optional(),
+    });
+    const call = zod.strictObject({
+        ...common,
+        to: zod.string().regex(E164, { error: MSG_E164 }),
+        from: zod.string().regex(E164, { error: MSG_E164 }).optional(),
+        url: zod.string().refine(isHttpUrl, { error: 'must be an http(s) URL' }).optional(),
+        twiml: zod
+            .string()
+            .refine((v) => v.length <= MAX_TWIML_LENGTH, {
+                error: `must be at most ${MAX_TWIML_LENGTH} characters (UTF-16 code units)`,
+            })
+            .regex(TWIML_DOCUMENT, { error: 'must be a TwiML document with a <Response> root element' })
+            .optional(),
+        say: zod
+            .string()
+            .refine((v) => !isBlank(v), { error: 'must not be empty' })
+            .optional(),
+        message: zod
+            .array(zod.string().refine((v) => !isBlank(v), { error: 'must not be empty' }))
+            .min(1, { error: 'must have at least one entry' })
+            .max(MAX_CALL_MESSAGES, { error: `must have at most ${MAX_CALL_MESSAGES} entries` })
+            .optional(),
+        timeout: seconds(5, 600).optional(),
+        record: zod.boolean().optional(),
+        machineDetection: zod
+            .enum(['Enable', 'DetectMessageEnd'], { error: 'must be "Enable" or "DetectMessageEnd"' })
+            .optional(),
+    });
+    return { sms, call };
+}
+
+let schemas: ReturnType<typeof buildSchemas> | undefined;
+
+/** zod and the schemas, loaded on first use. */
+function loadSchemas(): ReturnType<typeof buildSchemas> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, not at cold start
+    schemas ??= buildSchemas((require('zod') as { z: typeof z }).z);
+    return schemas;
+}
+
+const TYPE_NAMES: Readonly<Record<string, string>> = {
+    string: 'a string',
+    number: 'a number',
+    boolean: 'true or false',
+    array: 'an array',
+};
+
+function fieldPath(path: readonly PropertyKey[]): string {
+    let field = '';
+    for (const segment of path) {
+        if (typeof segment === 'number') field += `[${segment}]`;
+        else field += field === '' ? String(segment) : `.${String(segment)}`;
+    }
+    return field === '' ? WHOLE_MESSAGE : field;
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+    let value = input;
+    for (const segment of path) {
+        if (typeof value !== 'object' || value === null) return undefined;
+        value = (value as Record<PropertyKey, unknown>)[segment];
+    }
+    return value;
+}
+
+/** One error per field: the first issue zod raised for it (a length check also runs on a wrong type). */
+function toFieldErrors(issues: readonly z.core.$ZodIssue[], input: unknown): FieldError[] {
+    const errors: FieldError[] = [];
+    const seen = new Set<string>();
+    for (const issue of issues) {
+        if (issue.code !== 'unrecognized_keys') {
+            const field = fieldPath(issue.path);
+            if (seen.has(field)) continue;
+            seen.add(field);
+        }
+        if (issue.code === 'unrecognized_keys') {
+            for (const key of issue.keys) {
+                errors.push({ field: fieldPath([...issue.path, key]), message: 'is not a known field' });
+            }
+        } else if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) {
+            errors.push({ field: fieldPath(issue.path), message: 'is required' });
+        } else if (issue.code === 'invalid_type' && TYPE_NAMES[issue.expected] !== undefined) {
+            errors.push({
+                field: fieldPath(issue.path),
+                message: `must be ${TYPE_NAMES[issue.expected] ?? ''}`,
+            });
+        } else {
+            // Every other check carries its own message (above).
+            errors.push({ field: fieldPath(issue.path), message: issue.message });
+        }
+    }
+    return errors;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Validates an outbound request (a decoded queue item, or an HTTP API body). Every problem is reported,
+ * each naming its field.
+ *
+ * @param kind set by the HTTP API (`sms` for POST /api/messages, `call` for POST /api/calls): `type` may
+ *   then be omitted, and any other `type` is an error on `type`. Without it, `type` is required.
+ * @param options the configured senders and voice URL: with them, a request that names no sender (or a
+ *   call that needs the app's voice URL) is rejected here on `from` (`url`); without them those checks are
+ *   left to {@link toMessageCreateParams} / {@link toCallCreateParams}.
+ */
+export function parseOutbound(input: unknown, kind?: OutboundKind, options?: ParseOptions): ParseResult {
+    if (!isRecord(input))
+        return { ok: false, errors: [{ field: WHOLE_MESSAGE, message: 'must be a JSON object' }] };
+
+    const errors: FieldError[] = [];
+    const type = resolveKind(input.type, kind, errors);
+    if (type === undefined) return { ok: false, errors };
+
+    const { sms, call } = loadSchemas();
+    const parsed = type === 'sms' ? sms.safeParse(input) : call.safeParse(input);
+    const flagged = new Set<string>();
+    if (!parsed.success) {
+        errors.push(...toFieldErrors(parsed.error.issues, input));
+        for (const issue of parsed.error.issues) {
+            const [head] = issue.path;
+            if (typeof head === 'string') flagged.add(head);
+        }
+    }
+    // The rules across fields, applied to the fields that are valid on their own.
+    const valid = (name: string): boolean => !flagged.has(name);
+    errors.push(...(type === 'sms' ? smsRules(input, valid, options) : callRules(input, valid, options)));
+
+    if (!parsed.success || errors.length > 0) return { ok: false, errors };
+    const value = { ...parsed.data, type, version: OUTBOUND_MESSAGE_VERSION } as OutboundRequest;
+    return { ok: true, value };
+}
+
+function resolveKind(
+    type: unknown,
+    kind: OutboundKind | undefined,
+    errors: FieldError[],
+): OutboundKind | undefined {
+    if (kind !== undefined) {
+        if (type !== undefined && type !== kind) {
+            errors.push({ field: 'type', message: `must be "${kind}" here (or left out)` });
+        }
+        return kind;
+    }
+    if (type === 'sms' || type === 'call') return type;
+    errors.push({
+        field: 'type',
+        message: type === undefined ? 'is required: "sms" or "call"' : 'must be "sms" or "call"',
+    });
+    return undefined;
+}
+
+type Validity = (name: string) => boolean;
+const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+function smsRules(
+    input: Record<string, unknown>,
+    valid: Validity,
+    options: ParseOptions | undefined,
+): FieldError[] {
+    const errors: FieldError[] = [];
+    if (valid('body') && valid('mediaUrl')) {
+        const body = str(input.body);
+        const hasMedia = Array.isArray(input.mediaUrl) && input.mediaUrl.length > 0;
+        if (!hasMedia && (body === undefined || body.trim() === '')) {
+            errors.push({ field: 'body', message: 'is required: give a body or at least one mediaUrl' });
+        }
+    }
+    if (!valid('from') || !valid('messagingServiceSid')) return errors;
+
+    const from = str(input.from);
+    const service = str(input.messagingServiceSid);
+    const sender =
+        options === undefined && from === undefined && service === undefined
+            ? undefined // no defaults known: toMessageCreateParams decides
+            : smsSender(from, service, options?.defaults ?? {});
+    if (sender === undefined && options !== undefined) errors.push({ field: 'from', message: MSG_NO_SENDER });
+
+    const to = valid('to') ? str(input.to) : undefined;
+    if (to !== undefined && sender?.from !== undefined && sender.messagingServiceSid === undefined) {
+        const toWhatsApp = to.startsWith('whatsapp:');
+        if (toWhatsApp !== sender.from.startsWith('whatsapp:')) {
+            errors.push({
+                field: 'from',
+                message: toWhatsApp
+                    ? 'must be a whatsapp: sender (or use a Messaging Service) for a whatsapp: recipient'
+                    : 'is a whatsapp: sender, which can only send to a whatsapp: recipient',
+            });
+        }
+    }
+    return errors;
+}
+
+const CALL_CONTENT = ['url', 'twiml', 'say', 'message'] as const;
+
+function callRules(
+    input: Record<string, unknown>,
+    valid: Validity,
+    options: ParseOptions | undefined,
+): FieldError[] {
+    const errors: FieldError[] = [];
+    if (options !== undefined && input.from === undefined && options.defaults.fromNumber === undefined) {
+        errors.push({ field: 'from', message: MSG_NO_CALLER });
+    }
+    const given = CALL_CONTENT.filter((name) => input[name] !== undefined);
+    for (const extra of given.slice(1)) {
+        errors.push({
+            field: extra,
+            message: `cannot be given with ${given[0] ?? ''}: give one of url, twiml, say, message`,
+        });
+    }
+    if (options !== undefined && given.length === 0 && options.defaultVoiceUrl === undefined) {
+        errors.push({ field: 'url', message: MSG_NO_VOICE_URL });
+    }
+    if (given.length === 1) {
+        const say = valid('say') ? str(input.say) : undefined;
+        const message = valid('message') ? input.message : undefined;
+        const messages = Array.isArray(message)
+            ? message.filter((m): m is string => typeof m === 'string')
+            : undefined;
+        const twiml = say !== undefined || messages !== undefined ? inlineTwiml(say, messages) : undefined;
+        if (twiml !== undefined && twiml.length > MAX_TWIML_LENGTH) {
+            errors.push({ field: given[0] ?? '', message: tooMuchTwiml(twiml.length) });
+        }
+    }
+    return errors;
+}
+
+const tooMuchTwiml = (length: number): string =>
+    `makes ${length} characters of TwiML; Twilio accepts at most ${MAX_TWIML_LENGTH}`;
+
+let voiceResponse: typeof VoiceResponse | undefined;
+
+/**
+ * The TwiML for `say` (said as given, even when it looks like a URL) or `message` (each entry played
+ * when it is an http(s) URL, else said), built with twilio's VoiceResponse builder, loaded on first use.
+ */
+function inlineTwiml(say: string | undefined, messages: readonly string[] | undefined): string {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, not at cold start
+    voiceResponse ??= require('twilio/lib/twiml/VoiceResponse') as typeof VoiceResponse; // module.exports = class
+    const response = new voiceResponse();
+    if (say !== undefined) response.say(toXmlText(say));
+    for (const message of say === undefined ? (messages ?? []) : []) {
+        const text = message.trim(); // as the webhook trims twimlets `Message` values
+        if (URL_TO_PLAY.test(text)) response.play(toXmlText(text));
+        else response.say(toXmlText(text));
+    }
+    return response.toString();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Twilio create parameters
+
+function smsSender(
+    from: string | undefined,
+    messagingServiceSid: string | undefined,
+    defaults: SenderDefaults,
+): { from?: string; messagingServiceSid?: string } | undefined {
+    if (from !== undefined || messagingServiceSid !== undefined) {
+        return {
+            ...(from === undefined ? {} : { from }),
+            ...(messagingServiceSid === undefined ? {} : { messagingServiceSid }),
+        };
+    }
+    if (defaults.messagingServiceSid !== undefined)
+        return { messagingServiceSid: defaults.messagingServiceSid };
+    if (defaults.fromNumber !== undefined) return { from: defaults.fromNumber };
+    return undefined;
+}
+
+/**
+ * The parameters for `client.messages.create(...)`. Sender: the message's `from` / `messagingServiceSid`,
+ * else the default Messaging Service, else the default number. Status callback: the message's own, else
+ * the app's for `context.id` (none when no public URL is known).
+ *
+ * @throws OutboundValidationError (on `from`) when there is no sender.
+ */
+export function toMessageCreateParams(
+    message: SmsRequest,
+    context: MessageContext,
+): MessageListInstanceCreateOptions {
+    const sender = smsSender(message.from, message.messagingServiceSid, context.defaults);
+    if (sender === undefined) throw new OutboundValidationError([{ field: 'from', message: MSG_NO_SENDER }]);
+    const params: MessageListInstanceCreateOptions = { to: message.to, ...sender };
+    if (message.body !== undefined && message.body !== '') params.body = message.body;
+    if (message.mediaUrl !== undefined && message.mediaUrl.length > 0)
+        params.mediaUrl = [...message.mediaUrl];
+    const statusCallback = message.statusCallback ?? context.statusCallbackUrl(context.id);
+    if (statusCallback !== undefined) params.statusCallback = statusCallback;
+    if (message.validityPeriod !== undefined) params.validityPeriod = message.validityPeriod;
+    if (message.maxPrice !== undefined) params.maxPrice = Number(message.maxPrice);
+    return params;
+}
+
+/**
+ * The parameters for `client.calls.create(...)`: `url` (the call's own, or the app's voice endpoint) or
+ * `twiml` (given, or built from `say` / `message`). With the app's own status callback every progress
+ * event is requested; with the call's own, Twilio's default (`completed` only) applies.
+ *
+ * Asynchronous so that the TwiML builders may be loaded lazily; rejects with an
+ * {@link OutboundValidationError} when there is no caller number (`from`), no voice URL (`url`), or the
+ * inline TwiML is over 4000 characters (`say` / `message`).
+ */
+export function toCallCreateParams(
+    call: CallRequest,
+    context: CallContext,
+): Promise<CallListInstanceCreateOptions> {
+    try {
+        return Promise.resolve(callParams(call, context));
+    } catch (error) {
+        return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+}
+
+function callParams(call: CallRequest, context: CallContext): CallListInstanceCreateOptions {
+    const from = call.from ?? context.defaults.fromNumber;
+    if (from === undefined) throw new OutboundValidationError([{ field: 'from', message: MSG_NO_CALLER }]);
+    const params: CallListInstanceCreateOptions = { to: call.to, from };
+
+    if (call.url !== undefined) params.url = call.url;
+    else if (call.twiml !== undefined) params.twiml = call.twiml;
+    else if (call.say !== undefined || call.message !== undefined) {
+        const twiml = inlineTwiml(call.say, call.message);
+        if (twiml.length > MAX_TWIML_LENGTH) {
+            const field = call.say !== undefined ? 'say' : 'message';
+            throw new OutboundValidationError([{ field, message: tooMuchTwiml(twiml.length) }]);
+        }
+        params.twiml = twiml;
+    } else if (context.defaultVoiceUrl !== undefined) params.url = context.defaultVoiceUrl;
+    else throw new OutboundValidationError([{ field: 'url', message: MSG_NO_VOICE_URL }]);
+
+    if (call.statusCallback !== undefined) params.statusCallback = call.statusCallback;
+    else {
+        const own = context.statusCallbackUrl(context.id);
+        if (own !== undefined) {
+            params.statusCallback = own;
+            params.statusCallbackEvent = [...CALL_STATUS_EVENTS];
+        }
+    }
+    if (call.timeout !== undefined) params.timeout = call.timeout;
+    if (call.record !== undefined) params.record = call.record;
+    if (call.machineDetection !== undefined) params.machineDetection = call.machineDetection;
+    return params;
+}
+
+/** What the ledger keeps about a request (no body, no TwiML). */
+export function summarize(message: OutboundRequest): OutboundSummary {
+    const summary: OutboundSummary = { type: message.type, to: message.to, mediaCount: 0 };
+    if (message.from !== undefined) summary.from = message.from;
+    if (message.type === 'sms') {
+        if (message.messagingServiceSid !== undefined)
+            summary.messagingServiceSid = message.messagingServiceSid;
+        if (message.body !== undefined) summary.bodyLength = message.body.length;
+        summary.mediaCount = message.mediaUrl?.length ?? 0;
+    }
+    return summary;
+}

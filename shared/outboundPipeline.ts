@@ -1,0 +1,390 @@
+/**
+ * The outbound pipeline: one queue message in, at most one Twilio create out, every outcome in the ledger.
+ *
+ * validate → claim the id in the ledger (optimistic concurrency, so two copies of one message cannot both
+ * send) → call Twilio → record the SID. Retry-or-give-up is decided in one place (shared/twilioErrors.ts).
+ * When an earlier attempt's outcome is unknown (it died, or the request timed out after it may have
+ * reached Twilio), the message is looked up at Twilio before anything is sent again.
+ */
+
+import { randomUUID } from 'node:crypto';
+import type { Ledger, LedgerRecord } from './ledger';
+import { applyStatus, isTerminal } from './messageStatus';
+import {
+    decodeQueueItem,
+    parseOutbound,
+    summarize,
+    toCallCreateParams,
+    toMessageCreateParams,
+    type OutboundRequest,
+    type ParseOptions,
+} from './outboundMessage';
+import { maskPhone } from './redact';
+import type { Twilio, TwilioClientFactory } from './twilioClient';
+import { classifySendError, describeSendError } from './twilioErrors';
+
+/** How long a claim keeps other copies of a message from sending; longer than a Twilio create can take. */
+export const DEFAULT_CLAIM_LEASE_MS = 60_000;
+/** How far before a claim a message found at Twilio may have been created and still be ours. */
+const LOOKUP_SKEW_MS = 5 * 60_000;
+/** How many of the newest messages/calls to a number are compared when looking for an earlier send. */
+const LOOKUP_LIMIT = 50;
+
+export interface OutboundLogger {
+    log(...args: unknown[]): void;
+    warn(...args: unknown[]): void;
+    error(...args: unknown[]): void;
+}
+
+export interface OutboundDependencies {
+    ledger: Ledger;
+    twilio: TwilioClientFactory;
+    fromNumber: string | undefined;
+    messagingServiceSid: string | undefined;
+    /** Origin Twilio reaches the app at; gives the default status callback and call URL. */
+    publicBaseUrl: string | undefined;
+    /** The queue's `maxDequeueCount` (host.json): the attempt that fails at it is the last. */
+    maxDequeueCount: number;
+    log: OutboundLogger;
+    now?: () => Date;
+    claimLeaseMs?: number;
+}
+
+export interface QueueMessageInfo {
+    /** The queue message id. */
+    id: string;
+    dequeueCount: number;
+}
+
+export type OutboundOutcome =
+    | { kind: 'sent'; id: string; sid: string; status: string }
+    | { kind: 'already-sent'; id: string; sid: string }
+    | { kind: 'found-at-twilio'; id: string; sid: string }
+    | { kind: 'already-final'; id: string; status: string }
+    | { kind: 'rejected'; id: string; errors: string }
+    | { kind: 'failed'; id: string; code: string | undefined; message: string };
+
+/** A failure worth retrying: the queue function rethrows it so the host redelivers the message. */
+export class TransientSendError extends Error {
+    override readonly name = 'TransientSendError';
+}
+
+/** The sender defaults and default call URL that validation and the create parameters use. */
+export function parseOptions(settings: {
+    fromNumber: string | undefined;
+    messagingServiceSid: string | undefined;
+    publicBaseUrl: string | undefined;
+}): ParseOptions {
+    return {
+        defaults: {
+            ...(settings.fromNumber === undefined ? {} : { fromNumber: settings.fromNumber }),
+            ...(settings.messagingServiceSid === undefined
+                ? {}
+                : { messagingServiceSid: settings.messagingServiceSid }),
+        },
+        defaultVoiceUrl:
+            settings.publicBaseUrl === undefined ? undefined : `${settings.publicBaseUrl}/api/voice`,
+    };
+}
+
+/** Our status callback for a message id, or undefined when the public URL is unknown. */
+export function statusCallbackUrl(publicBaseUrl: string | undefined, id: string): string | undefined {
+    return publicBaseUrl === undefined
+        ? undefined
+        : `${publicBaseUrl}/api/status?id=${encodeURIComponent(id)}`;
+}
+
+/** The ledger id for a queue message: the producer's `id`, or one derived from the queue message. */
+export function outboundId(value: unknown, queueMessageId: string): string {
+    const id = typeof value === 'object' && value !== null ? (value as { id?: unknown }).id : undefined;
+    return typeof id === 'string' && /^[A-Za-z0-9._~:-]{1,200}$/.test(id) ? id : `queue-${queueMessageId}`;
+}
+
+/**
+ * Processes one outbound queue message.
+ *
+ * @returns what happened; permanent failures and invalid messages are outcomes, not exceptions.
+ * @throws TransientSendError (or the underlying error) when the host should redeliver the message.
+ */
+export async function processOutbound(
+    item: unknown,
+    queueMessage: QueueMessageInfo,
+    deps: OutboundDependencies,
+): Promise<OutboundOutcome> {
+    const now = deps.now ?? (() => new Date());
+    const decoded = decodeQueueItem(item);
+    if (!decoded.ok) {
+        return reject(
+            deps,
+            `queue-${queueMessage.id}`,
+            [{ field: '(message)', message: decoded.error }],
+            undefined,
+        );
+    }
+    const id = outboundId(decoded.value, queueMessage.id);
+    const parsed = parseOutbound(decoded.value, undefined, parseOptions(deps));
+    if (!parsed.ok) return reject(deps, id, parsed.errors, decoded.value);
+    const request = parsed.value;
+
+    try {
+        return await send(deps, id, request, now);
+    } catch (error) {
+        if (queueMessage.dequeueCount >= deps.maxDequeueCount) {
+            // This was the last attempt: the host moves the message to the poison queue next. Record that
+            // now, while the reason is at hand; the poison function confirms it.
+            await deps.ledger.update(id, (current) =>
+                current === undefined || current.sid !== undefined || isTerminal(current.type, current.status)
+                    ? undefined
+                    : deadLetter(current, describeSendError(error), now()),
+            );
+        }
+        throw error;
+    }
+}
+
+async function send(
+    deps: OutboundDependencies,
+    id: string,
+    request: OutboundRequest,
+    now: () => Date,
+): Promise<OutboundOutcome> {
+    const { ledger, log } = deps;
+    const token = randomUUID();
+    const leaseMs = deps.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS;
+    let earlierClaim: string | undefined;
+
+    const claimed = await ledger.update(id, (current) => {
+        const at = now();
+        earlierClaim = undefined;
+        if (current !== undefined) {
+            if (current.sid !== undefined || isTerminal(current.type, current.status)) return undefined;
+            if (current.claim !== undefined) {
+                if (Date.parse(current.claim.leaseUntil) > at.getTime()) return undefined;
+                earlierClaim = current.claim.at;
+            }
+        }
+        const base = current ?? newRecord(id, request, at);
+        return {
+            ...base,
+            status: 'sending',
+            attempts: base.attempts + 1,
+            claim: {
+                token,
+                at: at.toISOString(),
+                leaseUntil: new Date(at.getTime() + leaseMs).toISOString(),
+            },
+            updatedAt: at.toISOString(),
+        };
+    });
+    if (claimed === undefined) throw new Error(`The ledger returned no record for ${id}`);
+    if (claimed.sid !== undefined) {
+        log.log(`Outbound ${id}: already sent as ${claimed.sid}; not sending again`);
+        return { kind: 'already-sent', id, sid: claimed.sid };
+    }
+    if (claimed.claim?.token !== token) {
+        if (isTerminal(claimed.type, claimed.status)) {
+            log.log(`Outbound ${id}: already ${claimed.status}; not sending`);
+            return { kind: 'already-final', id, status: claimed.status };
+        }
+        throw new TransientSendError(`Outbound ${id} is being sent by another invocation; retrying later`);
+    }
+
+    let client = await deps.twilio.get();
+    if (earlierClaim !== undefined) {
+        // An earlier attempt claimed this message and never recorded an outcome: it may have reached
+        // Twilio. Resending blindly could send twice, so ask Twilio first.
+        const found = await findEarlierSend(client, request, Date.parse(earlierClaim) - LOOKUP_SKEW_MS);
+        if (found !== undefined) {
+            await recordSid(deps, id, token, found.sid, found.status, now);
+            log.warn(
+                `Outbound ${id}: an earlier attempt had reached Twilio as ${found.sid}; recorded it, not resending`,
+            );
+            return { kind: 'found-at-twilio', id, sid: found.sid };
+        }
+    }
+
+    const { defaults, defaultVoiceUrl } = parseOptions(deps);
+    const context = {
+        id,
+        defaults,
+        statusCallbackUrl: (messageId: string) => statusCallbackUrl(deps.publicBaseUrl, messageId),
+    };
+    let created: { sid: string; status: string };
+    for (let attempt = 1; ; attempt++) {
+        try {
+            created =
+                request.type === 'sms'
+                    ? await client.messages.create(toMessageCreateParams(request, context))
+                    : await client.calls.create(
+                          await toCallCreateParams(request, { ...context, defaultVoiceUrl }),
+                      );
+            break;
+        } catch (error) {
+            const verdict = classifySendError(error);
+            if (verdict.kind === 'auth' && attempt === 1) {
+                // The token may have been rotated: re-read it once (rate-limited) and retry with it.
+                const fresh = await deps.twilio.refreshAfterAuthFailure();
+                if (fresh !== undefined) {
+                    client = fresh;
+                    continue;
+                }
+            }
+            if (verdict.kind === 'permanent') {
+                await ledger.update(id, (current) =>
+                    current === undefined
+                        ? undefined
+                        : releaseClaim(
+                              {
+                                  ...(applyStatus(current, {
+                                      status: 'failed',
+                                      at: now().toISOString(),
+                                      source: 'app',
+                                      errorCode: verdict.code,
+                                      errorMessage: verdict.message,
+                                  }) ?? current),
+                              },
+                              token,
+                          ),
+                );
+                log.warn(
+                    `Outbound ${id} to ${maskPhone(request.to)} failed permanently: ${describeSendError(error)}`,
+                );
+                return { kind: 'failed', id, code: verdict.code, message: verdict.message };
+            }
+            const mayHaveBeenCreated = verdict.kind === 'transient' ? verdict.mayHaveBeenCreated : false;
+            await ledger.update(id, (current) => {
+                if (current?.claim?.token !== token) return undefined;
+                const at = now().toISOString();
+                return {
+                    ...current,
+                    errorMessage: describeSendError(error),
+                    // Twilio may have the message: keep the claim but end its lease now, so the next
+                    // attempt looks it up before sending. Otherwise nothing was created: drop the claim.
+                    claim: mayHaveBeenCreated ? { ...current.claim, leaseUntil: at } : undefined,
+                    updatedAt: at,
+                };
+            });
+            throw new TransientSendError(`Outbound ${id}: ${describeSendError(error)}; will retry`, {
+                cause: error,
+            });
+        }
+    }
+    await recordSid(deps, id, token, created.sid, created.status, now);
+    log.log(
+        `Outbound ${id}: ${request.type} to ${maskPhone(request.to)} created as ${created.sid} (${created.status})`,
+    );
+    return { kind: 'sent', id, sid: created.sid, status: created.status };
+}
+
+async function recordSid(
+    deps: OutboundDependencies,
+    id: string,
+    token: string,
+    sid: string,
+    status: string,
+    now: () => Date,
+): Promise<void> {
+    await deps.ledger.update(id, (current) => {
+        if (current === undefined) return undefined;
+        if (current.sid !== undefined && current.sid !== sid) {
+            // A status callback (carrying our id) got here first with the same send; keep what it recorded.
+            return undefined;
+        }
+        const withSid = releaseClaim({ ...current, sid, errorMessage: undefined }, token);
+        return (
+            applyStatus(withSid, { status, at: now().toISOString(), source: 'twilio', sid }) ?? {
+                ...withSid,
+                updatedAt: now().toISOString(),
+            }
+        );
+    });
+}
+
+/** Looks for a message or call Twilio already has for this request, created after `sinceMs`. */
+async function findEarlierSend(
+    client: Twilio,
+    request: OutboundRequest,
+    sinceMs: number,
+): Promise<{ sid: string; status: string } | undefined> {
+    if (request.type === 'sms') {
+        const messages = await client.messages.list({
+            to: request.to,
+            ...(request.from === undefined ? {} : { from: request.from }),
+            limit: LOOKUP_LIMIT,
+        });
+        const match = messages.find(
+            (m) =>
+                m.dateCreated.getTime() >= sinceMs &&
+                m.direction.startsWith('outbound') &&
+                (request.body === undefined || m.body === request.body),
+        );
+        return match === undefined ? undefined : { sid: match.sid, status: match.status };
+    }
+    const calls = await client.calls.list({
+        to: request.to,
+        ...(request.from === undefined ? {} : { from: request.from }),
+        limit: LOOKUP_LIMIT,
+    });
+    const match = calls.find((c) => c.dateCreated.getTime() >= sinceMs && c.direction.startsWith('outbound'));
+    return match === undefined ? undefined : { sid: match.sid, status: match.status };
+}
+
+function newRecord(id: string, request: OutboundRequest, at: Date): LedgerRecord {
+    const summary = summarize(request);
+    return {
+        ...summary,
+        id,
+        direction: 'outbound',
+        status: 'queued',
+        history: [],
+        attempts: 0,
+        createdAt: at.toISOString(),
+        updatedAt: at.toISOString(),
+    };
+}
+
+function releaseClaim(record: LedgerRecord, token: string): LedgerRecord {
+    return record.claim?.token === token ? { ...record, claim: undefined } : record;
+}
+
+function deadLetter(record: LedgerRecord, reason: string, at: Date): LedgerRecord {
+    const moved =
+        applyStatus(record, { status: 'dead-lettered', at: at.toISOString(), source: 'app' }) ?? record;
+    return { ...moved, claim: undefined, errorMessage: reason, updatedAt: at.toISOString() };
+}
+
+async function reject(
+    deps: OutboundDependencies,
+    id: string,
+    errors: readonly { field: string; message: string }[],
+    value: unknown,
+): Promise<OutboundOutcome> {
+    const text = errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+    const at = (deps.now ?? (() => new Date()))();
+    await deps.ledger.update(id, (current) => {
+        // An invalid copy never overwrites a message that was accepted under the same id.
+        if (current !== undefined) return undefined;
+        const partial = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+        const record: LedgerRecord = {
+            id,
+            direction: 'outbound',
+            type: partial.type === 'call' ? 'call' : 'sms',
+            ...(typeof partial.to === 'string' ? { to: partial.to } : {}),
+            mediaCount: 0,
+            status: 'queued',
+            history: [],
+            attempts: 1,
+            createdAt: at.toISOString(),
+            updatedAt: at.toISOString(),
+        };
+        return {
+            ...(applyStatus(record, { status: 'rejected', at: at.toISOString(), source: 'app' }) ?? record),
+            errorCode: 'validation',
+            errorMessage: text,
+        };
+    });
+    deps.log.warn(`Outbound ${id} rejected, not sent: ${text}`);
+    return { kind: 'rejected', id, errors: text };
+}
+
+export { deadLetter };

@@ -1,0 +1,617 @@
+/**
+ * The ledger on a real Table service: Azurite, started on free ports for this file.
+ */
+
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { TableClient } from '@azure/data-tables';
+import { startAzurite, type Azurite } from '../../local/azurite';
+import {
+    createLedger,
+    LedgerQueryError,
+    MAX_DAYS_PER_LIST_CALL,
+    MAX_HISTORY,
+    type Ledger,
+    type LedgerRecord,
+    type ListPage,
+    type ListQuery,
+} from '../../shared/ledger';
+import { applyStatus } from '../../shared/messageStatus';
+import { REPO_ROOT } from '../support/childProcess';
+
+let azurite: Azurite;
+let tableCount = 0;
+
+beforeAll(async () => {
+    azurite = await startAzurite({ ports: 'free' });
+}, 60_000);
+
+afterAll(async () => {
+    await azurite.stop();
+});
+
+/** A fresh table (each test sees only its own records) with a ledger and a raw client on it. */
+function setup(options: { storeBody?: boolean; now?: string } = {}) {
+    tableCount++;
+    const tableName = `ledger${String(tableCount)}`;
+    let now = new Date(options.now ?? '2024-05-04T12:00:00.000Z');
+    const ledger = createLedger({
+        connectionString: azurite.connectionString,
+        tableName,
+        storeBody: options.storeBody ?? false,
+        now: () => now,
+    });
+    const raw = TableClient.fromConnectionString(azurite.connectionString, tableName, {
+        allowInsecureConnection: true,
+    });
+    const setNow = (iso: string) => {
+        now = new Date(iso);
+    };
+    return { ledger, raw, setNow };
+}
+
+function record(id: string, createdAt: string, overrides: Partial<LedgerRecord> = {}): LedgerRecord {
+    return {
+        id,
+        direction: 'outbound',
+        type: 'sms',
+        to: '+15551230001',
+        from: '+15559870001',
+        bodyLength: 5,
+        body: 'hello',
+        mediaCount: 0,
+        status: 'queued',
+        history: [{ status: 'queued', at: createdAt, source: 'app' }],
+        attempts: 0,
+        createdAt,
+        updatedAt: createdAt,
+        ...overrides,
+    };
+}
+
+/** The record as a ledger without `storeBody` keeps it. */
+function withoutBody(value: LedgerRecord): LedgerRecord {
+    const copy = { ...value };
+    delete copy.body;
+    return copy;
+}
+
+/** Every raw entity in the table, by kind. */
+async function rawEntities(raw: TableClient) {
+    const records: Record<string, unknown>[] = [];
+    const index: Record<string, unknown>[] = [];
+    for await (const entity of raw.listEntities()) {
+        (entity.partitionKey?.startsWith('d') === true ? index : records).push(entity);
+    }
+    return { records, index };
+}
+
+async function expectQueryError(promise: Promise<unknown>, message: RegExp): Promise<void> {
+    const error: unknown = await promise.then(
+        () => undefined,
+        (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(LedgerQueryError);
+    expect((error as Error).message).toMatch(message);
+}
+
+describe('ledger: loading', () => {
+    it('does not load @azure/data-tables until the ledger is first used', async () => {
+        const script = `
+            const loaded = () => Object.keys(require.cache).some((f) => /[\\\\/]@azure[\\\\/]data-tables[\\\\/]/.test(f));
+            const { createLedger } = require('./shared/ledger.ts');
+            require('./shared/messageStatus.ts');
+            const ledger = createLedger({ connectionString: process.argv[1], tableName: 'lazyload', storeBody: false });
+            const atLoad = loaded();
+            ledger.get('x').then((r) => {
+                console.log(JSON.stringify({ atLoad, afterUse: loaded(), found: r !== undefined }));
+                process.exit(0);
+            });
+        `;
+        const { stdout } = await promisify(execFile)(
+            process.execPath,
+            ['-r', './test/support/register.js', '-e', script, azurite.connectionString],
+            { cwd: REPO_ROOT, timeout: 30_000 },
+        );
+        expect(JSON.parse(stdout)).toEqual({ atLoad: false, afterUse: true, found: false });
+    });
+});
+
+describe('ledger: create and get', () => {
+    it('creates once: of 20 concurrent creates of one id exactly one is "created", and its record is kept', async () => {
+        const { ledger, raw } = setup();
+        const at = '2024-05-04T10:00:00.000Z';
+        const results = await Promise.all(
+            Array.from({ length: 20 }, (_, i) => ledger.create(record('same-id', at, { attempts: i }))),
+        );
+        expect(results.filter((r) => r === 'created')).toHaveLength(1);
+        expect(results.filter((r) => r === 'exists')).toHaveLength(19);
+        const winner = results.indexOf('created');
+        const expected = withoutBody(record('same-id', at, { attempts: winner }));
+        expect(await ledger.get('same-id')).toEqual(expected);
+        const { records, index } = await rawEntities(raw);
+        expect(records).toHaveLength(1);
+        expect(index).toHaveLength(1);
+        expect(index[0]?.attempts).toBe(winner);
+    });
+
+    it('leaves an existing record unchanged on a second create', async () => {
+        const { ledger } = setup();
+        await ledger.create(record('a', '2024-05-04T10:00:00.000Z', { status: 'sent' }));
+        expect(await ledger.create(record('a', '2024-05-04T11:00:00.000Z', { status: 'queued' }))).toBe(
+            'exists',
+        );
+        expect(await ledger.get('a')).toMatchObject({
+            status: 'sent',
+            createdAt: '2024-05-04T10:00:00.000Z',
+        });
+    });
+
+    it('reads absent and impossible ids as undefined, and refuses to create impossible ids', async () => {
+        const { ledger } = setup();
+        expect(await ledger.get('nothing-here')).toBeUndefined();
+        for (const id of [
+            '',
+            'a/b',
+            'a\\b',
+            'a#b',
+            'a?b',
+            'a\u0000b',
+            'a\nb',
+            'a\u007fb',
+            'x'.repeat(201),
+            '\ud800',
+        ]) {
+            expect(await ledger.get(id)).toBeUndefined();
+            await expect(ledger.create(record(id, '2024-05-04T10:00:00.000Z'))).rejects.toThrow(RangeError);
+            await expect(ledger.update(id, () => undefined)).rejects.toThrow(RangeError);
+        }
+    });
+
+    it('round-trips ids with odd (but allowed) characters through get, update and list', async () => {
+        const { ledger } = setup();
+        const ids = ['client:key.1~x-y', "it's-fine", 'ünïcödé ✓', 'x'.repeat(200), '=+&%20'];
+        for (const [i, id] of ids.entries()) {
+            expect(await ledger.create(record(id, `2024-05-04T10:0${String(i)}:00.000Z`))).toBe('created');
+            expect((await ledger.get(id))?.id).toBe(id);
+            expect((await ledger.update(id, (r) => r && { ...r, attempts: 1 }))?.attempts).toBe(1);
+        }
+        const page = await ledger.list({ pageSize: 10 });
+        expect(page.items.map((r) => r.id)).toEqual([...ids].reverse());
+        expect(page.items.every((r) => r.attempts === 1)).toBe(true);
+    });
+
+    it('refuses records with an unusable createdAt, direction, type or count', async () => {
+        const { ledger } = setup();
+        const bad: Partial<LedgerRecord>[] = [
+            { createdAt: 'yesterday' },
+            { createdAt: '1969-12-31T23:59:59.000Z' },
+            { direction: 'sideways' as LedgerRecord['direction'] },
+            { type: 'fax' as LedgerRecord['type'] },
+            { mediaCount: -1 },
+            { attempts: 1.5 },
+        ];
+        for (const overrides of bad) {
+            await expect(ledger.create(record('bad', '2024-05-04T10:00:00.000Z', overrides))).rejects.toThrow(
+                RangeError,
+            );
+        }
+        expect(await ledger.get('bad')).toBeUndefined();
+    });
+});
+
+describe('ledger: bodies', () => {
+    it('does not store the body when storeBody is off (record or index), only its length', async () => {
+        const { ledger, raw } = setup({ storeBody: false });
+        await ledger.create(record('m1', '2024-05-04T10:00:00.000Z'));
+        await ledger.update('m1', (r) => r && { ...r, body: 'changed', status: 'sent' });
+        const { records, index } = await rawEntities(raw);
+        for (const entity of [...records, ...index]) {
+            expect(entity).not.toHaveProperty('body');
+            expect(entity.bodyLength).toBe(5);
+        }
+        expect(await ledger.get('m1')).not.toHaveProperty('body');
+        expect((await ledger.list({ pageSize: 5 })).items[0]).not.toHaveProperty('body');
+    });
+
+    it('stores the body when storeBody is on', async () => {
+        const { ledger, raw } = setup({ storeBody: true });
+        await ledger.create(record('m1', '2024-05-04T10:00:00.000Z'));
+        const { records, index } = await rawEntities(raw);
+        expect([...records, ...index].map((e) => e.body)).toEqual(['hello', 'hello']);
+        expect((await ledger.get('m1'))?.body).toBe('hello');
+        expect((await ledger.list({ pageSize: 5 })).items[0]?.body).toBe('hello');
+    });
+});
+
+describe('ledger: update', () => {
+    it('keeps every one of 20 concurrent updates (ETag retries), in the record and its index copy', async () => {
+        const { ledger } = setup();
+        const start = '2024-05-04T10:00:00.000Z';
+        await ledger.create(record('busy', start));
+        const results = await Promise.all(
+            Array.from({ length: 20 }, (_, i) =>
+                ledger.update('busy', (current) =>
+                    current === undefined
+                        ? undefined
+                        : {
+                              ...current,
+                              attempts: current.attempts + 1,
+                              history: [
+                                  ...current.history,
+                                  { status: `e${String(i)}`, at: start, source: 'app' },
+                              ],
+                          },
+                ),
+            ),
+        );
+        expect(results.map((r) => r?.attempts).sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(
+            Array.from({ length: 20 }, (_, i) => i + 1),
+        );
+        const stored = await ledger.get('busy');
+        expect(stored?.attempts).toBe(20);
+        const expected = ['queued', ...Array.from({ length: 20 }, (_, i) => `e${String(i)}`)];
+        expect(stored?.history.map((e) => e.status).sort()).toEqual(expected.sort());
+        // The index copy ends at the last revision, whichever order the index writes landed in.
+        const [listed] = (await ledger.list({ pageSize: 1 })).items;
+        expect(listed).toEqual(stored);
+    });
+
+    it('inserts through update when absent, and retries a concurrent insert (409)', async () => {
+        const { ledger } = setup();
+        const at = '2024-05-04T10:00:00.000Z';
+        const results = await Promise.all(
+            Array.from({ length: 10 }, () =>
+                ledger.update('new', (current) =>
+                    current === undefined
+                        ? record('new', at)
+                        : { ...current, attempts: current.attempts + 1 },
+                ),
+            ),
+        );
+        expect(results.map((r) => r?.attempts).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        expect((await ledger.get('new'))?.attempts).toBe(9);
+    });
+
+    it('returns the current record for "no change", and undefined when absent and left absent', async () => {
+        const { ledger, raw } = setup();
+        await ledger.create(record('same', '2024-05-04T10:00:00.000Z'));
+        const before = await raw.getEntity('rc2FtZQ', 'record');
+        const seen: (LedgerRecord | undefined)[] = [];
+        const result = await ledger.update('same', (current) => {
+            seen.push(current);
+            return undefined;
+        });
+        const expected = withoutBody(record('same', '2024-05-04T10:00:00.000Z'));
+        expect(result).toEqual(expected);
+        expect(seen).toEqual([expected]);
+        expect((await raw.getEntity('rc2FtZQ', 'record')).etag).toBe(before.etag);
+        expect(await ledger.update('absent', () => undefined)).toBeUndefined();
+        expect(await ledger.get('absent')).toBeUndefined();
+    });
+
+    it('stamps updatedAt with its clock, keeps createdAt and the id, and returns what it stored', async () => {
+        const { ledger, setNow } = setup({ storeBody: false });
+        await ledger.create(record('m', '2024-05-04T10:00:00.000Z'));
+        setNow('2024-05-04T11:30:00.000Z');
+        const result = await ledger.update(
+            'm',
+            (r) =>
+                r && { ...r, createdAt: '2020-01-01T00:00:00.000Z', updatedAt: 'whatever', body: 'not kept' },
+        );
+        expect(result).toMatchObject({
+            createdAt: '2024-05-04T10:00:00.000Z',
+            updatedAt: '2024-05-04T11:30:00.000Z',
+        });
+        expect(result).not.toHaveProperty('body');
+        expect(await ledger.get('m')).toEqual(result);
+        await expect(ledger.update('m', (r) => r && { ...r, id: 'other' })).rejects.toThrow(
+            /cannot change the record id/,
+        );
+    });
+
+    it('removes optional fields set to undefined (a released claim, a cleared error)', async () => {
+        const { ledger } = setup();
+        const claim = { token: 't1', at: '2024-05-04T10:00:00.000Z', leaseUntil: '2024-05-04T10:01:00.000Z' };
+        await ledger.create(record('c', '2024-05-04T10:00:00.000Z', { claim, errorMessage: 'transient' }));
+        expect((await ledger.get('c'))?.claim).toEqual(claim);
+        await ledger.update('c', (r) => r && { ...r, claim: undefined, errorMessage: undefined, sid: 'SM1' });
+        const after = await ledger.get('c');
+        expect(after).not.toHaveProperty('claim');
+        expect(after).not.toHaveProperty('errorMessage');
+        expect(after?.sid).toBe('SM1');
+    });
+
+    it(`keeps the last ${String(MAX_HISTORY)} status events`, async () => {
+        const { ledger } = setup();
+        await ledger.create(record('long', '2024-05-04T10:00:00.000Z', { history: [] }));
+        const events = Array.from({ length: 60 }, (_, i) => ({
+            status: `s${String(i)}`,
+            at: '2024-05-04T10:00:00.000Z',
+            source: 'twilio' as const,
+        }));
+        const result = await ledger.update('long', (r) => r && { ...r, history: events });
+        expect(result?.history).toEqual(events.slice(10));
+        expect((await ledger.get('long'))?.history).toEqual(events.slice(10));
+    });
+
+    it('works with applyStatus as the mutator: idempotent, and never backwards', async () => {
+        const { ledger } = setup();
+        await ledger.create(record('flow', '2024-05-04T10:00:00.000Z'));
+        const apply = (status: string, at: string) =>
+            ledger.update('flow', (r) => r && applyStatus(r, { status, at, source: 'twilio', sid: 'SM1' }));
+        await apply('delivered', '2024-05-04T10:02:00.000Z');
+        await apply('sent', '2024-05-04T10:01:00.000Z');
+        await apply('sent', '2024-05-04T10:01:30.000Z');
+        const final = await ledger.get('flow');
+        expect(final?.status).toBe('delivered');
+        expect(final?.history.map((e) => e.status)).toEqual(['queued', 'sent', 'delivered']);
+    });
+});
+
+describe('ledger: the day index follows the record', () => {
+    it('shows a status change in list', async () => {
+        const { ledger } = setup();
+        await ledger.create(record('m', '2024-05-04T10:00:00.000Z'));
+        await ledger.update('m', (r) => r && { ...r, status: 'sent', sid: 'SM1' });
+        const [item] = (await ledger.list({ pageSize: 5 })).items;
+        expect(item).toMatchObject({ id: 'm', status: 'sent', sid: 'SM1' });
+        expect(item).toEqual(await ledger.get('m'));
+    });
+
+    it('catches up on the next update, even one that changes nothing, after a write that missed the index', async () => {
+        const { ledger, raw } = setup();
+        await ledger.create(record('m', '2024-05-04T10:00:00.000Z'));
+        // What a crash between the two writes leaves: the record at a new revision, the index not.
+        const stored = await raw.getEntity<{ rev: number }>('rbQ', 'record');
+        await raw.updateEntity(
+            { partitionKey: 'rbQ', rowKey: 'record', rev: stored.rev + 1, status: 'sent' },
+            'Merge',
+        );
+        expect((await ledger.list({ pageSize: 5 })).items[0]?.status).toBe('queued');
+        expect((await ledger.get('m'))?.status).toBe('sent');
+
+        await ledger.update('m', () => undefined);
+        expect((await ledger.list({ pageSize: 5 })).items[0]?.status).toBe('sent');
+    });
+
+    it('restores a missing index entry when a create is retried', async () => {
+        const { ledger, raw } = setup();
+        await ledger.create(record('m', '2024-05-04T10:00:00.000Z'));
+        const { index } = await rawEntities(raw);
+        await raw.deleteEntity(String(index[0]?.partitionKey), String(index[0]?.rowKey));
+        expect((await ledger.list({ pageSize: 5 })).items).toEqual([]);
+        expect(await ledger.create(record('m', '2024-05-04T10:00:00.000Z'))).toBe('exists');
+        expect((await ledger.list({ pageSize: 5 })).items.map((r) => r.id)).toEqual(['m']);
+    });
+
+    it('never replaces an index copy with an older revision', async () => {
+        const { ledger, raw } = setup();
+        await ledger.create(record('m', '2024-05-04T10:00:00.000Z'));
+        await ledger.update('m', (r) => r && { ...r, status: 'sent' });
+        const { index } = await rawEntities(raw);
+        const key = { partitionKey: String(index[0]?.partitionKey), rowKey: String(index[0]?.rowKey) };
+        // The index copy is ahead of the record (as when a slower writer of an older revision comes last).
+        await raw.updateEntity({ ...key, rev: 99, status: 'delivered' }, 'Merge');
+        await ledger.update('m', () => undefined);
+        expect((await raw.getEntity(key.partitionKey, key.rowKey)).status).toBe('delivered');
+    });
+});
+
+describe('ledger: list', () => {
+    // Newest first: the order list must return for the default query.
+    const DATA: [string, string, Partial<LedgerRecord>][] = [
+        ['may4-b', '2024-05-04T09:00:00.000Z', { to: "client:O'Brien" }],
+        ['may4-a', '2024-05-04T08:00:00.000Z', {}],
+        ['may2-b', '2024-05-02T23:59:59.999Z', { from: '+15559870002' }],
+        ['may2-a', '2024-05-02T00:00:00.000Z', { to: '+15551230002' }],
+        ['may1-c', '2024-05-01T15:00:00.000Z', {}],
+        ['may1-b', '2024-05-01T14:00:00.000Z', { to: '+15551230002', from: '+15559870002' }],
+        ['may1-a', '2024-05-01T13:00:00.000Z', {}],
+        ['apr5', '2024-04-05T00:00:00.000Z', {}],
+        ['apr4', '2024-04-04T23:59:59.999Z', {}],
+    ];
+    let ledger: Ledger;
+
+    beforeAll(async () => {
+        ({ ledger } = setup({ now: '2024-05-04T12:00:00.000Z' }));
+        // Created oldest first, so that neither insertion order nor timestamps explain the result order.
+        for (const [id, at, overrides] of [...DATA].reverse()) {
+            await ledger.create(record(id, at, overrides));
+        }
+    });
+
+    const ids = (page: ListPage) => page.items.map((r) => r.id);
+    const idsOf = (predicate: (entry: (typeof DATA)[number]) => boolean) =>
+        DATA.filter(predicate).map(([id]) => id);
+
+    /** Every page of a query, following continuation tokens (bounded). */
+    async function allPages(query: Omit<ListQuery, 'continuationToken'>): Promise<ListPage[]> {
+        const pages: ListPage[] = [];
+        let token: string | undefined;
+        do {
+            const page = await ledger.list({
+                ...query,
+                ...(token === undefined ? {} : { continuationToken: token }),
+            });
+            pages.push(page);
+            token = page.continuationToken;
+        } while (token !== undefined && pages.length < 50);
+        expect(token).toBeUndefined();
+        return pages;
+    }
+
+    it('lists the last 30 days ending today (UTC), newest first, by default', async () => {
+        const page = await ledger.list({ pageSize: 100 });
+        expect(ids(page)).toEqual(idsOf(([id]) => id !== 'apr4'));
+        expect(page.continuationToken).toBeUndefined();
+    });
+
+    it('filters on to and from, server-side, including a value with a quote', async () => {
+        const query = { pageSize: 100, dateFrom: '2024-04-01' };
+        expect(ids(await ledger.list({ ...query, to: '+15551230002' }))).toEqual(['may2-a', 'may1-b']);
+        expect(ids(await ledger.list({ ...query, from: '+15559870002' }))).toEqual(['may2-b', 'may1-b']);
+        expect(ids(await ledger.list({ ...query, to: '+15551230002', from: '+15559870002' }))).toEqual([
+            'may1-b',
+        ]);
+        expect(ids(await ledger.list({ ...query, to: "client:O'Brien" }))).toEqual(['may4-b']);
+        expect(ids(await ledger.list({ ...query, to: "client:O'Brien' or 'a' eq 'a" }))).toEqual([]);
+        expect(ids(await ledger.list({ ...query, to: '+15551230001' }))).toEqual(
+            idsOf(([, , o]) => o.to === undefined),
+        );
+    });
+
+    it('limits to a date range, both ends inclusive, in UTC days', async () => {
+        expect(
+            ids(await ledger.list({ pageSize: 100, dateFrom: '2024-05-02', dateTo: '2024-05-02' })),
+        ).toEqual(['may2-b', 'may2-a']);
+        expect(ids(await ledger.list({ pageSize: 100, dateFrom: '2024-05-02' }))).toEqual([
+            'may4-b',
+            'may4-a',
+            'may2-b',
+            'may2-a',
+        ]);
+        // dateTo alone: the 30 days ending then.
+        expect(ids(await ledger.list({ pageSize: 100, dateTo: '2024-05-01' }))).toEqual([
+            'may1-c',
+            'may1-b',
+            'may1-a',
+            'apr5',
+            'apr4',
+        ]);
+        expect(
+            ids(await ledger.list({ pageSize: 100, dateFrom: '2024-04-04', dateTo: '2024-04-04' })),
+        ).toEqual(['apr4']);
+    });
+
+    it('returns nothing for a range without records, or an empty range', async () => {
+        for (const range of [
+            { dateFrom: '2024-05-03', dateTo: '2024-05-03' },
+            { dateFrom: '2023-01-01', dateTo: '2023-01-31' },
+            { dateFrom: '2024-05-04', dateTo: '2024-05-01' },
+            { dateFrom: '2030-01-01' },
+        ]) {
+            expect(await ledger.list({ pageSize: 10, ...range })).toEqual({ items: [] });
+        }
+    });
+
+    it('pages with pageSize 2 through every item exactly once, in order', async () => {
+        const pages = await allPages({ pageSize: 2, dateFrom: '2024-04-04' });
+        expect(pages.map(ids)).toEqual([
+            ['may4-b', 'may4-a'],
+            ['may2-b', 'may2-a'],
+            ['may1-c', 'may1-b'],
+            ['may1-a', 'apr5'],
+            ['apr4'],
+        ]);
+    });
+
+    it('pages through the default range and through a filter with no duplicates or misses', async () => {
+        const all = (await allPages({ pageSize: 2 })).flatMap(ids);
+        expect(all).toEqual(idsOf(([id]) => id !== 'apr4'));
+        const filtered = await allPages({ pageSize: 1, to: '+15551230002', dateFrom: '2024-04-04' });
+        expect(filtered.flatMap(ids)).toEqual(['may2-a', 'may1-b']);
+    });
+
+    it('ends without a token when a page fills exactly at the last item of the range', async () => {
+        const page = await ledger.list({ pageSize: 3, dateFrom: '2024-05-01', dateTo: '2024-05-01' });
+        expect(ids(page)).toEqual(['may1-c', 'may1-b', 'may1-a']);
+        expect(page.continuationToken).toBeUndefined();
+    });
+
+    it('rejects bad continuation tokens, and tokens of another query, with LedgerQueryError', async () => {
+        const first = await ledger.list({ pageSize: 2, to: '+15551230001' });
+        const token = first.continuationToken ?? '';
+        expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
+        const decoded = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Record<
+            string,
+            unknown
+        >;
+        const forge = (changes: Record<string, unknown>) =>
+            Buffer.from(JSON.stringify({ ...decoded, ...changes })).toString('base64url');
+
+        const bad = [
+            'not a token',
+            '',
+            'e30', // {}
+            Buffer.from('[1,2]').toString('base64url'),
+            Buffer.from('not json').toString('base64url'),
+            forge({ v: 2 }),
+            forge({ d: '20240230' }),
+            forge({ d: '2024-05-01' }),
+            forge({ d: '20300101' }), // after today
+            forge({ d: '20240101' }), // before the query's first day
+            forge({ k: "1' or 'a' eq 'a" }),
+            forge({ q: '0000000000000000' }),
+            forge({ extra: true }),
+            'x'.repeat(3000),
+        ];
+        for (const continuationToken of bad) {
+            await expectQueryError(
+                ledger.list({ pageSize: 2, to: '+15551230001', continuationToken }),
+                /continuationToken/,
+            );
+        }
+        // The same token with another query.
+        await expectQueryError(
+            ledger.list({ pageSize: 2, to: '+15551230002', continuationToken: token }),
+            /another query/,
+        );
+        await expectQueryError(
+            ledger.list({
+                pageSize: 2,
+                to: '+15551230001',
+                dateFrom: '2024-05-01',
+                continuationToken: token,
+            }),
+            /another query/,
+        );
+        // A different page size is fine.
+        const next = await ledger.list({ pageSize: 10, to: '+15551230001', continuationToken: token });
+        expect([...ids(first), ...ids(next)]).toEqual(
+            idsOf(([id, , o]) => o.to === undefined && id !== 'apr4'),
+        );
+    });
+
+    it('rejects invalid queries with LedgerQueryError', async () => {
+        for (const pageSize of [0, -1, 1.5, 1001, Number.NaN]) {
+            await expectQueryError(ledger.list({ pageSize }), /pageSize/);
+        }
+        for (const date of ['2024-02-30', '2024-5-1', '20240501', 'today', '2024-13-01']) {
+            await expectQueryError(ledger.list({ pageSize: 1, dateFrom: date }), /dateFrom/);
+            await expectQueryError(ledger.list({ pageSize: 1, dateTo: date }), /dateTo/);
+        }
+        await expectQueryError(ledger.list({ pageSize: 1, to: '' }), /to must be/);
+        await expectQueryError(ledger.list({ pageSize: 1, from: 'x'.repeat(257) }), /from must be/);
+    });
+});
+
+describe('ledger: list over a long range', () => {
+    it(`reads at most ${String(MAX_DAYS_PER_LIST_CALL)} days per call, continuing with a token, and skips the days before the oldest record`, async () => {
+        const { ledger } = setup({ now: '2024-05-04T12:00:00.000Z' });
+        await ledger.create(record('new', '2024-05-04T09:00:00.000Z'));
+        // 155 days before: the third stretch of 62 days.
+        await ledger.create(record('old', '2023-12-01T09:00:00.000Z'));
+        const pages: ListPage[] = [];
+        let token: string | undefined;
+        do {
+            const page = await ledger.list({
+                pageSize: 10,
+                dateFrom: '2000-01-01',
+                ...(token === undefined ? {} : { continuationToken: token }),
+            });
+            pages.push(page);
+            token = page.continuationToken;
+        } while (token !== undefined && pages.length < 10);
+        expect(pages.map((p) => [p.items.map((r) => r.id), p.continuationToken !== undefined])).toEqual([
+            [['new'], true],
+            [[], true],
+            [['old'], false],
+        ]);
+    });
+
+    it('returns nothing at once from an empty table', async () => {
+        const { ledger } = setup();
+        expect(await ledger.list({ pageSize: 10, dateFrom: '2000-01-01' })).toEqual({ items: [] });
+    });
+});
