@@ -56,12 +56,10 @@ export async function recordStatusCallback(
             createdAt: at,
             updatedAt: at,
         };
-        if (base.sid !== undefined && base.sid !== sid) {
-            // Our id names another send: keep the record, note the stray callback in its history.
-            return undefined;
-        }
+        // A callback whose SID differs from the record's (our id names another send) only adds to the
+        // history; applyStatus keeps the record's status for it.
         const next = applyStatus(
-            { ...base, sid },
+            { ...base, sid: base.sid ?? sid },
             {
                 status,
                 at,

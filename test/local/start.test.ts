@@ -116,6 +116,58 @@ describe('npm start', () => {
         expect(result.stdout).toContain('Hey, thanks for the ping! Twilio and Azure rock!');
     });
 
+    it('sends an SMS through the API and the queue: one create at the sandbox, signed callbacks, delivered', async () => {
+        const base = `http://localhost:${String(port)}`;
+        const post = () =>
+            fetch(`${base}/api/messages`, {
+                method: 'POST',
+                headers: { 'Content-Type': 'application/json', 'Idempotency-Key': 'e2e-sms-1' },
+                body: JSON.stringify({ to: '+15557654321', body: 'hello from the e2e test' }),
+            });
+        const response = await post();
+        expect(response.status).toBe(202);
+        expect(response.headers.get('location')).toBe(`${base}/api/messages/e2e-sms-1`);
+        expect(await response.json()).toEqual({ id: 'e2e-sms-1', status: 'queued' });
+        // A retried POST with the same key is recognised, not sent again.
+        expect((await post()).status).toBe(202);
+
+        const record = await waitForStatus(base, 'e2e-sms-1', 'delivered');
+        expect(record.sid).toMatch(/^SM[0-9a-f]{32}$/);
+        expect(record.history.map((h) => h.status)).toEqual(
+            expect.arrayContaining(['queued', 'sent', 'delivered']),
+        );
+        const sandboxView = (await (await fetch(`${state.url}/sandbox/messages`)).json()) as {
+            messages: { sid: string }[];
+        };
+        expect(sandboxView.messages.filter((m) => m.sid === record.sid)).toHaveLength(1);
+        expect(sandboxView.messages).toHaveLength(1);
+
+        const list = (await (await fetch(`${base}/api/messages?to=%2B15557654321`)).json()) as {
+            messages: { id: string }[];
+        };
+        expect(list.messages.map((m) => m.id)).toEqual(['e2e-sms-1']);
+        expect(output.lines.join('\n')).not.toContain('hello from the e2e test');
+    });
+
+    it("places a call that fetches TwiML from the app's own /api/voice and completes", async () => {
+        const base = `http://localhost:${String(port)}`;
+        const response = await fetch(`${base}/api/calls`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ to: '+15557654321' }),
+        });
+        expect(response.status).toBe(202);
+        const { id } = (await response.json()) as { id: string };
+        const record = await waitForStatus(base, id, 'completed');
+        expect(record.sid).toMatch(/^CA[0-9a-f]{32}$/);
+        const calls = (await (await fetch(`${state.url}/sandbox/calls`)).json()) as {
+            calls: { sid: string; twiml?: string }[];
+        };
+        expect(calls.calls.find((c) => c.sid === record.sid)?.twiml).toBe(
+            '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hello World</Say></Response>',
+        );
+    });
+
     it('stops everything it started on Ctrl-C, freeing its ports', async () => {
         const exited = new Promise<void>((resolve) => {
             if (exitCode !== undefined) resolve();
@@ -151,4 +203,26 @@ function processesMentioning(text: string): string[] {
         }
     }
     return found;
+}
+
+interface ApiRecord {
+    id: string;
+    sid?: string;
+    status: string;
+    history: { status: string }[];
+}
+
+/** Polls GET /api/messages/{id} until the record reaches `status` (bounded: a stuck pipeline fails). */
+async function waitForStatus(base: string, id: string, status: string): Promise<ApiRecord> {
+    let last: unknown;
+    for (let i = 0; i < 300; i++) {
+        const response = await fetch(`${base}/api/messages/${id}`);
+        if (response.status === 200) {
+            const record = (await response.json()) as ApiRecord;
+            if (record.status === status) return record;
+            last = record;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`${id} never reached ${status}; last seen: ${JSON.stringify(last)}`);
 }
