@@ -152,6 +152,9 @@ async function send(
     const token = randomUUID();
     const leaseMs = deps.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS;
     let earlierClaim: string | undefined;
+    // The token first: if Key Vault is unreachable, fail before claiming, so the retry is not held off by
+    // a claim that never called Twilio.
+    let client = await deps.twilio.get();
 
     const claimed = await ledger.update(id, (current) => {
         const at = now();
@@ -189,7 +192,6 @@ async function send(
         throw new TransientSendError(`Outbound ${id} is being sent by another invocation; retrying later`);
     }
 
-    let client = await deps.twilio.get();
     if (earlierClaim !== undefined) {
         // An earlier attempt claimed this message and never recorded an outcome: it may have reached
         // Twilio. Resending blindly could send twice, so ask Twilio first.
