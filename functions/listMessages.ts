@@ -5,20 +5,14 @@ import {
     type HttpResponseInit,
     type InvocationContext,
 } from '@azure/functions';
-import { dependenciesOr500 } from '../shared/dependencies';
-import { lazy } from '../shared/lazy';
-
-const api = lazy(() => import('../shared/messagesApi'));
+import { readMessages } from '../shared/apiHandlers';
 
 /** GET /api/messages: outbound and inbound messages, newest first, filtered and paged. */
 export async function listMessages(
     request: HttpRequest,
     context: InvocationContext,
 ): Promise<HttpResponseInit> {
-    const loaded = dependenciesOr500(context);
-    if (!loaded.ok) return loaded.response;
-    const { listMessages: list } = await api();
-    return list(request, loaded.deps.ledger());
+    return readMessages(request, context);
 }
 
 export const listMessagesOptions = {
