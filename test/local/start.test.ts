@@ -168,6 +168,17 @@ describe('npm start', () => {
         );
     });
 
+    it('logged no auth token, full phone number or message body', () => {
+        const text = output.lines.join('\n');
+        expect(text).not.toContain(state.authToken);
+        for (const number of ['+15557654321', '+15551230000']) expect(text).not.toContain(number);
+        for (const body of ['hello from the e2e test', 'hello']) {
+            expect(output.lines.filter((l) => l.includes(body) && !l.includes('npm run'))).toEqual([]);
+        }
+        // The masked form is what identifies a number in the logs.
+        expect(text).toContain('+1555***4321');
+    });
+
     it('stops everything it started on Ctrl-C, freeing its ports', async () => {
         const exited = new Promise<void>((resolve) => {
             if (exitCode !== undefined) resolve();
