@@ -106,6 +106,8 @@ export interface Ledger {
      * @throws LedgerQueryError for an invalid query or continuation token.
      */
     list(query: ListQuery): Promise<ListPage>;
+    /** The id of the record that holds Twilio SID `sid`, if any (a point read of the SID index). */
+    idForSid(sid: string): Promise<string | undefined>;
 }
 
 export interface LedgerOptions {
@@ -231,6 +233,7 @@ export function createLedger(options: LedgerOptions): Ledger {
             return 'exists';
         }
         await writeIndex(client, stored);
+        await writeSidIndex(client, undefined, stored);
         return 'created';
     };
 
@@ -273,6 +276,7 @@ export function createLedger(options: LedgerOptions): Ledger {
                 throw error;
             }
             await writeIndex(client, stored);
+            await writeSidIndex(client, before?.sid, stored);
             return fromStored(stored);
         }
         throw new Error(`Ledger update of one record lost ${String(MAX_WRITE_ATTEMPTS)} races in a row`);
@@ -330,7 +334,38 @@ export function createLedger(options: LedgerOptions): Ledger {
         return { items };
     };
 
-    return { create, get, update, list };
+    const idForSid = async (sid: string): Promise<string | undefined> => {
+        if (!/^[A-Z]{2}[0-9a-fA-F]{32}$/.test(sid)) return undefined;
+        const found = await readEntity(await table(), sidPartition(sid), SID_ROW);
+        const id = found?.entity.id;
+        return typeof id === 'string' ? id : undefined;
+    };
+
+    return { create, get, update, list, idForSid };
+}
+
+const SID_ROW = 'sid';
+
+function sidPartition(sid: string): string {
+    return `s${sid}`;
+}
+
+/**
+ * Points Twilio SID → record id once a record has a SID, so the outbound pipeline can tell a message it
+ * finds at Twilio that belongs to another record from one of its own. Written after the record; a crash
+ * in between leaves it missing until the record's next update with a new SID (the pipeline treats a
+ * missing entry as "not known to belong to another record").
+ */
+async function writeSidIndex(
+    client: TableClient,
+    previousSid: string | undefined,
+    stored: Stored,
+): Promise<void> {
+    if (stored.sid === undefined || stored.sid === previousSid) return;
+    await client.upsertEntity(
+        { partitionKey: sidPartition(stored.sid), rowKey: SID_ROW, id: stored.id },
+        'Replace',
+    );
 }
 
 /** A connection string whose table endpoint is plain http (Azurite). */

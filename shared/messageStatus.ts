@@ -116,7 +116,12 @@ export function applyStatus(record: LedgerRecord, event: StatusUpdate): LedgerRe
     if (foreign) return next;
     if (record.sid === undefined && sid !== undefined) next.sid = sid;
 
-    const currentRank = statusRank(record.type, record.status, currentSource(record));
+    // Our `dead-lettered` says we gave up, not what Twilio did: when Twilio reports on the record's own SID
+    // (a last attempt that did reach Twilio), Twilio's account wins.
+    const supersededByTwilio = record.status === 'dead-lettered' && event.source === 'twilio';
+    const currentRank = supersededByTwilio
+        ? 0
+        : statusRank(record.type, record.status, currentSource(record));
     if (statusRank(record.type, event.status, event.source) > currentRank) {
         next.status = event.status;
         if (event.errorCode !== undefined || event.errorMessage !== undefined) {

@@ -124,7 +124,8 @@ export async function listMessages(request: HttpRequest, ledger: Ledger): Promis
     const errors: FieldError[] = [];
     const day = (name: string): string | undefined => {
         const value = query.get(name) ?? undefined;
-        if (value !== undefined && (!DAY.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`)))) {
+        // Round-tripped, because Date.parse quietly turns 2024-02-30 into March 1st.
+        if (value !== undefined && (!DAY.test(value) || !isCalendarDay(value))) {
             errors.push({ field: name, message: 'must be a date as YYYY-MM-DD' });
             return undefined;
         }
@@ -147,8 +148,16 @@ export async function listMessages(request: HttpRequest, ledger: Ledger): Promis
             errors.push({ field: 'pageSize', message: `must be a whole number from 1 to ${MAX_PAGE_SIZE}` });
         }
     }
-    const to = query.get('to') ?? undefined;
-    const from = query.get('from') ?? undefined;
+    const address = (name: string): string | undefined => {
+        const value = query.get(name) ?? undefined;
+        if (value !== undefined && (value === '' || value.length > 256)) {
+            errors.push({ field: name, message: 'must be 1-256 characters' });
+            return undefined;
+        }
+        return value;
+    };
+    const to = address('to');
+    const from = address('from');
     const continuationToken = query.get('continuationToken') ?? undefined;
     if (errors.length > 0) return badRequest(errors);
 
@@ -176,6 +185,11 @@ export async function listMessages(request: HttpRequest, ledger: Ledger): Promis
         body.nextPageUrl = next.toString();
     }
     return { status: 200, jsonBody: body };
+}
+
+function isCalendarDay(value: string): boolean {
+    const date = new Date(`${value}T00:00:00Z`);
+    return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === value;
 }
 
 /** The record as the API shows it: everything but the internal send claim. */

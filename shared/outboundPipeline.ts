@@ -25,8 +25,11 @@ import { classifySendError, describeSendError } from './twilioErrors';
 
 /** How long a claim keeps other copies of a message from sending; longer than a Twilio create can take. */
 export const DEFAULT_CLAIM_LEASE_MS = 60_000;
-/** How far before a claim a message found at Twilio may have been created and still be ours. */
-const LOOKUP_SKEW_MS = 5 * 60_000;
+/**
+ * How far before a claim a message found at Twilio may have been created and still be ours: Twilio's
+ * timestamps are whole seconds from another clock than ours.
+ */
+const LOOKUP_SKEW_MS = 30_000;
 /** How many of the newest messages/calls to a number are compared when looking for an earlier send. */
 const LOOKUP_LIMIT = 50;
 
@@ -129,17 +132,41 @@ export async function processOutbound(
     try {
         return await send(deps, id, request, now);
     } catch (error) {
-        if (queueMessage.dequeueCount >= deps.maxDequeueCount) {
-            // This was the last attempt: the host moves the message to the poison queue next. Record that
-            // now, while the reason is at hand; the poison function confirms it.
-            await deps.ledger.update(id, (current) =>
-                current === undefined || current.sid !== undefined || isTerminal(current.type, current.status)
-                    ? undefined
-                    : deadLetter(current, describeSendError(error), now()),
-            );
-        }
+        if (queueMessage.dequeueCount < deps.maxDequeueCount) throw error;
+        // This was the last attempt: the host moves the message to the poison queue next. If the attempt
+        // may have reached Twilio, ask Twilio once more; otherwise record the failure now, while the reason
+        // is at hand (the poison function confirms it).
+        const found = await lastLookup(deps, id, request).catch(() => undefined);
+        if (found !== undefined) return found;
+        await deps.ledger.update(id, (current) =>
+            current === undefined || current.sid !== undefined || isTerminal(current.type, current.status)
+                ? undefined
+                : deadLetter(current, describeSendError(error), now()),
+        );
         throw error;
     }
+}
+
+/** After a failed last attempt that may have created the message: the send Twilio has, recorded. */
+async function lastLookup(
+    deps: OutboundDependencies,
+    id: string,
+    request: OutboundRequest,
+): Promise<OutboundOutcome | undefined> {
+    const record = await deps.ledger.get(id);
+    if (record?.claim === undefined || record.sid !== undefined) return undefined;
+    const client = await deps.twilio.get();
+    const found = await findEarlierSend(
+        deps.ledger,
+        id,
+        client,
+        request,
+        Date.parse(record.claim.at) - LOOKUP_SKEW_MS,
+    );
+    if (found === undefined) return undefined;
+    await recordSid(deps, id, record.claim.token, found, deps.now ?? (() => new Date()));
+    deps.log.warn(`Outbound ${id}: the last attempt had reached Twilio as ${found.sid}; recorded it`);
+    return { kind: 'found-at-twilio', id, sid: found.sid };
 }
 
 async function send(
@@ -195,9 +222,15 @@ async function send(
     if (earlierClaim !== undefined) {
         // An earlier attempt claimed this message and never recorded an outcome: it may have reached
         // Twilio. Resending blindly could send twice, so ask Twilio first.
-        const found = await findEarlierSend(client, request, Date.parse(earlierClaim) - LOOKUP_SKEW_MS);
+        const found = await findEarlierSend(
+            ledger,
+            id,
+            client,
+            request,
+            Date.parse(earlierClaim) - LOOKUP_SKEW_MS,
+        );
         if (found !== undefined) {
-            await recordSid(deps, id, token, found.sid, found.status, now);
+            await recordSid(deps, id, token, found, now);
             log.warn(
                 `Outbound ${id}: an earlier attempt had reached Twilio as ${found.sid}; recorded it, not resending`,
             );
@@ -211,7 +244,7 @@ async function send(
         defaults,
         statusCallbackUrl: (messageId: string) => statusCallbackUrl(deps.publicBaseUrl, messageId),
     };
-    let created: { sid: string; status: string };
+    let created: { sid: string; status: string; from: string };
     for (let attempt = 1; ; attempt++) {
         try {
             created =
@@ -271,28 +304,33 @@ async function send(
             });
         }
     }
-    await recordSid(deps, id, token, created.sid, created.status, now);
+    await recordSid(deps, id, token, created, now);
     log.log(
         `Outbound ${id}: ${request.type} to ${maskPhone(request.to)} created as ${created.sid} (${created.status})`,
     );
     return { kind: 'sent', id, sid: created.sid, status: created.status };
 }
 
+/** Records the SID (and the sender Twilio used, when the message named none) of a send. */
 async function recordSid(
     deps: OutboundDependencies,
     id: string,
     token: string,
-    sid: string,
-    status: string,
+    send: { sid: string; status: string; from: string | null },
     now: () => Date,
 ): Promise<void> {
+    const { sid, status } = send;
     await deps.ledger.update(id, (current) => {
         if (current === undefined) return undefined;
         if (current.sid !== undefined && current.sid !== sid) {
             // A status callback (carrying our id) got here first with the same send; keep what it recorded.
             return undefined;
         }
-        const withSid = releaseClaim({ ...current, sid, errorMessage: undefined }, token);
+        const from = current.from ?? (send.from === null || send.from === '' ? undefined : send.from);
+        const withSid = releaseClaim(
+            { ...current, sid, ...(from === undefined ? {} : { from }), errorMessage: undefined },
+            token,
+        );
         return (
             applyStatus(withSid, { status, at: now().toISOString(), source: 'twilio', sid }) ?? {
                 ...withSid,
@@ -302,33 +340,39 @@ async function recordSid(
     });
 }
 
-/** Looks for a message or call Twilio already has for this request, created after `sinceMs`. */
+/**
+ * Looks for a message or call Twilio already has for this request: outbound, to the same number (from the
+ * same sender, with the same body), created after `sinceMs`, and not recorded under another id — so a
+ * same-text message sent for another record is never taken for ours. Oldest match first.
+ */
 async function findEarlierSend(
+    ledger: Ledger,
+    id: string,
     client: Twilio,
     request: OutboundRequest,
     sinceMs: number,
-): Promise<{ sid: string; status: string } | undefined> {
-    if (request.type === 'sms') {
-        const messages = await client.messages.list({
-            to: request.to,
-            ...(request.from === undefined ? {} : { from: request.from }),
-            limit: LOOKUP_LIMIT,
-        });
-        const match = messages.find(
-            (m) =>
-                m.dateCreated.getTime() >= sinceMs &&
-                m.direction.startsWith('outbound') &&
-                (request.body === undefined || m.body === request.body),
-        );
-        return match === undefined ? undefined : { sid: match.sid, status: match.status };
-    }
-    const calls = await client.calls.list({
+): Promise<{ sid: string; status: string; from: string } | undefined> {
+    const filter = {
         to: request.to,
         ...(request.from === undefined ? {} : { from: request.from }),
         limit: LOOKUP_LIMIT,
-    });
-    const match = calls.find((c) => c.dateCreated.getTime() >= sinceMs && c.direction.startsWith('outbound'));
-    return match === undefined ? undefined : { sid: match.sid, status: match.status };
+    };
+    const candidates =
+        request.type === 'sms'
+            ? (await client.messages.list(filter)).filter(
+                  (m) => request.body === undefined || m.body === request.body,
+              )
+            : await client.calls.list(filter);
+    const recent = candidates
+        .filter((c) => c.dateCreated.getTime() >= sinceMs && c.direction.startsWith('outbound'))
+        .reverse();
+    for (const candidate of recent) {
+        const owner = await ledger.idForSid(candidate.sid);
+        if (owner === undefined || owner === id) {
+            return { sid: candidate.sid, status: candidate.status, from: candidate.from };
+        }
+    }
+    return undefined;
 }
 
 function newRecord(id: string, request: OutboundRequest, at: Date): LedgerRecord {

@@ -344,8 +344,17 @@ describe('applyStatus: final statuses are sticky', () => {
         }
     });
 
-    it('keeps our own final statuses (rejected, failed, dead-lettered) against later Twilio ones', () => {
-        for (const own of ['rejected', 'failed', 'dead-lettered']) {
+    it("lets Twilio's own statuses replace our dead-lettered (the last attempt did reach Twilio)", () => {
+        const done = applyAll(record(), [
+            { status: 'dead-lettered', at: t(1), source: 'app', errorMessage: 'why' },
+        ]);
+        const later = applyAll(done, [twilio('sent', 2), twilio('delivered', 3)]);
+        expect(later.status).toBe('delivered');
+        expect(statuses(later)).toEqual(['queued', 'dead-lettered', 'sent', 'delivered']);
+    });
+
+    it('keeps our own final statuses (rejected, failed) against later Twilio ones', () => {
+        for (const own of ['rejected', 'failed']) {
             const done = applyAll(record(), [{ status: own, at: t(1), source: 'app', errorMessage: 'why' }]);
             expect(done).toMatchObject({ status: own, errorMessage: 'why' });
             const later = applyAll(done, [twilio('sent', 2), twilio('delivered', 3)]);
