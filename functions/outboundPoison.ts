@@ -8,8 +8,11 @@ import { recordPoisonedMessage } from '../shared/poison';
  */
 export async function outboundPoison(item: unknown, context: InvocationContext): Promise<void> {
     const deps = getDependencies();
-    const result = await recordPoisonedMessage(deps.ledger(), item, String(context.triggerMetadata?.id));
-    context.warn(`Outbound message ${result.id} dead-lettered (${result.kind})`);
+    const result = await recordPoisonedMessage(deps.ledger(), item, String(context.triggerMetadata?.id), {
+        twilio: deps.twilio,
+        log: context,
+    });
+    context.warn(`Outbound message ${result.id} from the poison queue: ${result.kind}`);
 }
 
 export const outboundPoisonOptions = {

@@ -136,20 +136,32 @@ export async function processOutbound(
         // This was the last attempt: the host moves the message to the poison queue next. If the attempt
         // may have reached Twilio, ask Twilio once more; otherwise record the failure now, while the reason
         // is at hand (the poison function confirms it).
-        const found = await lastLookup(deps, id, request).catch(() => undefined);
+        const found = await recoverAbandonedSend(deps, id, request).catch(() => undefined);
         if (found !== undefined) return found;
-        await deps.ledger.update(id, (current) =>
-            current === undefined || current.sid !== undefined || isTerminal(current.type, current.status)
-                ? undefined
-                : deadLetter(current, describeSendError(error), now()),
-        );
+        await deps.ledger.update(id, (current) => {
+            if (
+                current === undefined ||
+                current.sid !== undefined ||
+                isTerminal(current.type, current.status)
+            ) {
+                return undefined;
+            }
+            // Another invocation holds a live claim (a duplicate copy is sending right now): its outcome,
+            // not this attempt's failure, decides; the poison function looks again later.
+            if (current.claim !== undefined && Date.parse(current.claim.leaseUntil) > now().getTime())
+                return undefined;
+            return deadLetter(current, describeSendError(error), now());
+        });
         throw error;
     }
 }
 
-/** After a failed last attempt that may have created the message: the send Twilio has, recorded. */
-async function lastLookup(
-    deps: OutboundDependencies,
+/**
+ * For a record left with a claim and no SID (an attempt that may have reached Twilio and never recorded
+ * its outcome): the send Twilio has for it, recorded in the ledger; undefined when Twilio has none.
+ */
+export async function recoverAbandonedSend(
+    deps: Pick<OutboundDependencies, 'ledger' | 'twilio' | 'log' | 'now'>,
     id: string,
     request: OutboundRequest,
 ): Promise<OutboundOutcome | undefined> {
@@ -165,7 +177,7 @@ async function lastLookup(
     );
     if (found === undefined) return undefined;
     await recordSid(deps, id, record.claim.token, found, deps.now ?? (() => new Date()));
-    deps.log.warn(`Outbound ${id}: the last attempt had reached Twilio as ${found.sid}; recorded it`);
+    deps.log.warn(`Outbound ${id}: an abandoned attempt had reached Twilio as ${found.sid}; recorded it`);
     return { kind: 'found-at-twilio', id, sid: found.sid };
 }
 
@@ -313,7 +325,7 @@ async function send(
 
 /** Records the SID (and the sender Twilio used, when the message named none) of a send. */
 async function recordSid(
-    deps: OutboundDependencies,
+    deps: Pick<OutboundDependencies, 'ledger'>,
     id: string,
     token: string,
     send: { sid: string; status: string; from: string | null },

@@ -6,13 +6,26 @@ import { createHash } from 'node:crypto';
 import type { Ledger, LedgerRecord } from './ledger';
 import { lazy } from './lazy';
 import { applyStatus } from './messageStatus';
+import type { OutboundLogger } from './outboundPipeline';
+import type { TwilioClientFactory } from './twilioClient';
 
 const outboundMessage = lazy(() => import('./outboundMessage'));
+const outboundPipeline = lazy(() => import('./outboundPipeline'));
 const ID = /^[A-Za-z0-9._~:-]{1,200}$/;
 
 export interface PoisonResult {
     id: string;
-    kind: 'dead-lettered' | 'already-dead-lettered' | 'already-sent' | 'already-final';
+    kind: 'dead-lettered' | 'already-dead-lettered' | 'already-sent' | 'already-final' | 'found-at-twilio';
+}
+
+export interface PoisonOptions {
+    /**
+     * The Twilio client factory: when the record still holds the claim of an attempt whose outcome is
+     * unknown, Twilio is asked whether it has the message before anything is dead-lettered.
+     */
+    twilio?: TwilioClientFactory;
+    log?: OutboundLogger;
+    now?: () => Date;
 }
 
 /**
@@ -24,8 +37,9 @@ export async function recordPoisonedMessage(
     ledger: Ledger,
     item: unknown,
     poisonMessageId: string,
-    now: () => Date = () => new Date(),
+    options: PoisonOptions = {},
 ): Promise<PoisonResult> {
+    const now = options.now ?? (() => new Date());
     const { decodeQueueItem, summarize, parseOutbound } = await outboundMessage();
     const decoded = decodeQueueItem(item);
     const value = decoded.ok ? decoded.value : undefined;
@@ -36,6 +50,21 @@ export async function recordPoisonedMessage(
             ? clientId
             : `poison-${createHash('sha256').update(text).digest('hex').slice(0, 40)}`;
     const parsed = value === undefined ? undefined : parseOutbound(value);
+
+    // The last attempt may have reached Twilio and died before recording it (the host then poisons the
+    // redelivery without running the function): ask Twilio before calling the message dead.
+    if (options.twilio !== undefined && parsed?.ok === true) {
+        const current = await ledger.get(id);
+        if (current?.claim !== undefined && current.sid === undefined) {
+            const { recoverAbandonedSend } = await outboundPipeline();
+            const found = await recoverAbandonedSend(
+                { ledger, twilio: options.twilio, log: options.log ?? console, now },
+                id,
+                parsed.value,
+            );
+            if (found !== undefined) return { id, kind: 'found-at-twilio' };
+        }
+    }
 
     let kind: PoisonResult['kind'] = 'dead-lettered';
     await ledger.update(id, (current) => {

@@ -90,22 +90,28 @@ export async function validateTwilioWebhook(
         return reject(503, 'Webhook validation is temporarily unavailable', { 'Retry-After': '5' });
     }
     const webhooks = await loadWebhooks();
-    const check = (authToken: string): boolean => {
+    const check = (authToken: string, candidateUrl = url): boolean => {
         try {
             return query.has('bodySHA256')
-                ? webhooks.validateRequestWithBody(authToken, signature, url, rawBody)
-                : webhooks.validateRequest(authToken, signature, url, formParams(form));
+                ? webhooks.validateRequestWithBody(authToken, signature, candidateUrl, rawBody)
+                : webhooks.validateRequest(authToken, signature, candidateUrl, formParams(form));
         } catch {
             // validateRequest parses the URL; a URL it cannot parse cannot have been signed by Twilio.
             return false;
         }
     };
     if (check(token)) return { ok: true, webhook };
+    // The library's HttpRequest normalises the URL, percent-encoding `'` in the query; Twilio signs the URL
+    // as configured, where it is usually written bare.
+    const unescaped = unescapeApostrophes(url);
+    if (unescaped !== url && check(token, unescaped)) return { ok: true, webhook };
 
     // The token may have been rotated in Key Vault since it was cached. The provider re-reads at most once
     // a minute however many forged requests arrive, so this cannot be used to flood Key Vault.
     const refreshed = await options.authToken.refresh().catch(() => token);
-    if (refreshed !== token && check(refreshed)) return { ok: true, webhook };
+    if (refreshed !== token && (check(refreshed) || (unescaped !== url && check(refreshed, unescaped)))) {
+        return { ok: true, webhook };
+    }
 
     log.warn(`Rejected a webhook with an invalid Twilio signature for ${pathOf(url)}`);
     return reject(403, 'Twilio signature validation failed');
@@ -135,6 +141,11 @@ export function signedUrl(
     return raw;
 }
 
+function unescapeApostrophes(url: string): string {
+    const start = url.indexOf('?');
+    return start === -1 ? url : url.slice(0, start) + url.slice(start).replace(/%27/g, "'");
+}
+
 function firstValue(header: string | null): string | undefined {
     const value = header?.split(',')[0]?.trim();
     return value === undefined || value === '' ? undefined : value;
@@ -154,7 +165,9 @@ function pathOf(url: string): string {
 
 /** Form parameters as twilio's validator takes them: a repeated key becomes an array of its values. */
 function formParams(form: URLSearchParams): Record<string, string | string[]> {
-    const params: Record<string, string | string[]> = {};
+    // No prototype: a parameter named `__proto__` must be a key like any other, not a prototype setter
+    // that would drop it from the signed data.
+    const params = Object.create(null) as Record<string, string | string[]>;
     for (const key of new Set(form.keys())) {
         // Copied into a local array: twilio's validator tests `instanceof Array`, which fails for an array
         // made in another realm (as under jest's VM sandbox) and would silently drop repeated keys.

@@ -144,8 +144,10 @@ export function parseTwiml(xml: string): TwimlParse {
             } else if (text.startsWith('<', pos)) {
                 children.push(element());
             } else {
+                // `]]>` is forbidden as written in the document; `]]&gt;` (decoding to `]]>`) is fine.
+                const start = pos;
                 const chars = characters(/</);
-                if (chars.includes(']]>')) fail("']]>' is not allowed in text");
+                if (text.slice(start, pos).includes(']]>')) fail("']]>' is not allowed in text");
                 children.push(chars);
             }
         }
