@@ -653,6 +653,15 @@ async function writeIndex(client: TableClient, stored: Stored): Promise<void> {
     for (const name of STORED_PROPERTIES) {
         if (stored[name] !== undefined) Object.assign(entity, { [name]: stored[name] });
     }
+    if (stored.rev === 1) {
+        // A new record has no index copy yet: insert it without reading first (one round trip, not two).
+        try {
+            await client.createEntity(entity);
+            return;
+        } catch (error) {
+            if (statusOf(error) !== 409) throw error;
+        }
+    }
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
         if (attempt > 0) await jitter(attempt);
         const existing = await readEntity(client, entity.partitionKey, entity.rowKey, ['rev']);
