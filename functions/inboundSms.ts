@@ -6,9 +6,12 @@ import {
     type InvocationContext,
 } from '@azure/functions';
 import { maskPhone } from '../shared/redact';
-import { recordInboundMessage } from '../shared/statusCallback';
 import { smsReplyTwiml, twimlResponse } from '../shared/twiml';
 import { receiveTwilioWebhook } from '../shared/twilioWebhook';
+import { lazy } from '../shared/lazy';
+
+// Loaded on first use: not every function needs it on a cold start.
+const statusCallbackModule = lazy(() => import('../shared/statusCallback'));
 
 /**
  * Twilio's Messaging webhook for an inbound SMS/MMS: replies with the configured text, or with an empty
@@ -25,7 +28,9 @@ export async function inboundSms(
     const sid = webhook.form.get('MessageSid') ?? '(no MessageSid)';
     context.log(`Inbound message ${sid} from ${maskPhone(webhook.form.get('From'))}`);
     try {
-        const recorded = await recordInboundMessage(dependencies.ledger(), webhook.form);
+        const recorded = await (
+            await statusCallbackModule()
+        ).recordInboundMessage(dependencies.ledger(), webhook.form);
         if (recorded === 'exists')
             context.log(`Inbound message ${sid} was already recorded (a webhook retry)`);
     } catch (error) {

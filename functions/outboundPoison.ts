@@ -1,6 +1,9 @@
 import { app, type InvocationContext, type StorageQueueFunctionOptions } from '@azure/functions';
 import { getDependencies } from '../shared/dependencies';
-import { recordPoisonedMessage } from '../shared/poison';
+import { lazy } from '../shared/lazy';
+
+// Loaded on first use: not every function needs it on a cold start.
+const poisonModule = lazy(() => import('../shared/poison'));
 
 /**
  * Records every message the host moved to the poison queue as `dead-lettered` in the ledger, with the
@@ -8,7 +11,9 @@ import { recordPoisonedMessage } from '../shared/poison';
  */
 export async function outboundPoison(item: unknown, context: InvocationContext): Promise<void> {
     const deps = getDependencies();
-    const result = await recordPoisonedMessage(deps.ledger(), item, String(context.triggerMetadata?.id), {
+    const result = await (
+        await poisonModule()
+    ).recordPoisonedMessage(deps.ledger(), item, String(context.triggerMetadata?.id), {
         twilio: deps.twilio,
         log: context,
     });

@@ -5,8 +5,11 @@ import {
     type HttpResponseInit,
     type InvocationContext,
 } from '@azure/functions';
-import { recordStatusCallback } from '../shared/statusCallback';
 import { receiveTwilioWebhook } from '../shared/twilioWebhook';
+import { lazy } from '../shared/lazy';
+
+// Loaded on first use: not every function needs it on a cold start.
+const statusCallbackModule = lazy(() => import('../shared/statusCallback'));
 
 /**
  * Twilio's status callback for messages and calls (signature-validated like every webhook): the status
@@ -16,7 +19,9 @@ export async function status(request: HttpRequest, context: InvocationContext): 
     const received = await receiveTwilioWebhook(request, context);
     if (!received.ok) return received.response;
     const { webhook, dependencies } = received;
-    const result = await recordStatusCallback(dependencies.ledger(), webhook.form, webhook.query.get('id'));
+    const result = await (
+        await statusCallbackModule()
+    ).recordStatusCallback(dependencies.ledger(), webhook.form, webhook.query.get('id'));
     if (result.kind === 'invalid') {
         context.warn(`Ignored a status callback: ${result.message}`);
         return { status: 400, body: result.message };

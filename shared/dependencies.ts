@@ -11,7 +11,8 @@ import {
     createStaticSecretProvider,
     type SecretProvider,
 } from './secrets';
-import { createLedger, type Ledger } from './ledger';
+import type { Ledger, LedgerOptions } from './ledger';
+import { lazy } from './lazy';
 import { createQueueClientFactory, requireStorage, storageCredential } from './storage';
 import { createTwilioClientFactory, type TwilioClientFactory } from './twilioClient';
 
@@ -53,14 +54,11 @@ export function createDependencies(config: AppConfig): AppDependencies {
         if (ledger === undefined) {
             const storage = requireStorage(config.storage);
             const common = { tableName: config.ledgerTable, storeBody: config.ledgerStoreBody };
-            ledger =
+            ledger = lazyLedger(
                 storage.kind === 'connectionString'
-                    ? createLedger({ ...common, connectionString: storage.connectionString })
-                    : createLedger({
-                          ...common,
-                          tableUrl: storage.tableServiceUrl,
-                          credential: lazyCredential(),
-                      });
+                    ? { ...common, connectionString: storage.connectionString }
+                    : { ...common, tableUrl: storage.tableServiceUrl, credential: lazyCredential() },
+            );
         }
         return ledger;
     };
@@ -70,6 +68,21 @@ export function createDependencies(config: AppConfig): AppDependencies {
         await (await outboundQueue()).sendMessage(text);
     };
     return { config, authToken, twilio, ledger: getLedger, enqueueOutbound };
+}
+
+/**
+ * A ledger whose module (the largest of the app's own) is loaded on first use, so the functions that
+ * never touch the ledger do not pay for it on a cold start.
+ */
+function lazyLedger(options: LedgerOptions): Ledger {
+    const load = lazy(async () => (await import('./ledger')).createLedger(options));
+    return {
+        create: async (record) => (await load()).create(record),
+        get: async (id) => (await load()).get(id),
+        update: async (id, mutate) => (await load()).update(id, mutate),
+        list: async (query) => (await load()).list(query),
+        idForSid: async (sid) => (await load()).idForSid(sid),
+    };
 }
 
 /** A TokenCredential that creates `DefaultAzureCredential` (a heavy import) only when a token is needed. */
