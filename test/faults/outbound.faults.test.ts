@@ -36,6 +36,7 @@ import { decodeQueueItem } from '../../shared/outboundMessage';
 import { outboundId, processOutbound, type OutboundOutcome } from '../../shared/outboundPipeline';
 import { OUTBOUND_MAX_DEQUEUE_COUNT } from '../../shared/outboundSettings';
 import { recordPoisonedMessage, type PoisonResult } from '../../shared/poison';
+import { mulberry32 } from '../support/fuzzRandom';
 import { createSecretProvider } from '../../shared/secrets';
 import type { Fault, FaultMatch, ProxiedRequest } from '../fakes/faultProxy';
 import { REPO_ROOT } from '../support/childProcess';
@@ -394,18 +395,6 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
     return results;
 }
 
-/** A small seeded PRNG (mulberry32): the same schedule on every run. */
-function random(seed: number): () => number {
-    let state = seed >>> 0;
-    return () => {
-        state = (state + 0x6d2b79f5) >>> 0;
-        let t = state;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
-
 const SENT_STATUSES: Readonly<Record<'sms' | 'call', readonly string[]>> = {
     sms: ['accepted', 'queued', 'sending', 'sent', 'delivered'],
     call: ['queued', 'initiated', 'ringing', 'in-progress', 'completed'],
@@ -588,11 +577,11 @@ describe('outbound under faults: the real queue path', () => {
         const started = Date.now();
         expect(QUEUES).toMatchObject({
             batchSize: 16,
-            newBatchThreshold: 8,
+            newBatchThreshold: 16,
             maxDequeueCount: OUTBOUND_MAX_DEQUEUE_COUNT,
             messageEncoding: 'none',
         });
-        const rng = random(SEED);
+        const rng = mulberry32(SEED);
         const planned = planMessages(rng);
         expect(planned.length).toBeGreaterThanOrEqual(1000);
         const byId = new Map(planned.filter((m) => m.id !== undefined).map((m) => [m.id as string, m]));
