@@ -736,8 +736,24 @@ interface Token {
     q: string;
 }
 
-/** Validates a query; undefined for an empty range. */
-function planList(query: ListQuery, now: Date): ListPlan | undefined {
+/** A list query, checked: its day range (days since the epoch, UTC) and a fingerprint of its filters. */
+export interface CheckedListQuery {
+    /** Newest day in range (not after tomorrow). */
+    highest: number;
+    /** Oldest day in range; may exceed `highest` for an empty range. */
+    lowest: number;
+    /** Ties a continuation token to the filters it was issued for. */
+    fingerprint: string;
+}
+
+/**
+ * Checks the page size and filters of a list query and works out its day range: from `dateFrom` (or
+ * {@link DEFAULT_LIST_DAYS} before `dateTo`/today) to `dateTo` (or today). What every {@link Ledger}
+ * implementation shares; the continuation token is each one's own.
+ *
+ * @throws LedgerQueryError naming the field at fault.
+ */
+export function checkListQuery(query: ListQuery, now: Date): CheckedListQuery {
     if (!Number.isInteger(query.pageSize) || query.pageSize < 1 || query.pageSize > MAX_PAGE_SIZE) {
         throw new LedgerQueryError(`pageSize must be a whole number from 1 to ${String(MAX_PAGE_SIZE)}`);
     }
@@ -759,6 +775,7 @@ function planList(query: ListQuery, now: Date): ListPlan | undefined {
     const today = Math.floor(now.getTime() / DAY_MS);
     // Records are never dated after today; a day of slack covers a clock running behind another.
     const highest = Math.min(dateTo ?? today, today + 1);
+    const lowest = dateFrom ?? (dateTo ?? today) - (DEFAULT_LIST_DAYS - 1);
     const fingerprint = createHash('sha256')
         .update(
             JSON.stringify([
@@ -770,7 +787,12 @@ function planList(query: ListQuery, now: Date): ListPlan | undefined {
         )
         .digest('hex')
         .slice(0, 16);
+    return { highest, lowest, fingerprint };
+}
 
+/** Validates a query and its continuation token; undefined for an empty range. */
+function planList(query: ListQuery, now: Date): ListPlan | undefined {
+    const { highest, lowest: queryLowest, fingerprint } = checkListQuery(query, now);
     if (query.continuationToken !== undefined) {
         const token = decodeToken(query.continuationToken);
         const start = parseDay(token.d, true);
@@ -785,9 +807,8 @@ function planList(query: ListQuery, now: Date): ListPlan | undefined {
         }
         return { start, lowest, after: token.k, fingerprint };
     }
-    const lowest = dateFrom ?? (dateTo ?? today) - (DEFAULT_LIST_DAYS - 1);
-    if (lowest > highest) return undefined;
-    return { start: highest, lowest, after: undefined, fingerprint };
+    if (queryLowest > highest) return undefined;
+    return { start: highest, lowest: queryLowest, after: undefined, fingerprint };
 }
 
 function encodeToken(token: Token): string {

@@ -28,12 +28,10 @@
  * and compares every result.
  */
 
-import { createHash } from 'node:crypto';
 import {
-    DEFAULT_LIST_DAYS,
+    checkListQuery,
     LedgerQueryError,
     MAX_HISTORY,
-    MAX_PAGE_SIZE,
     isValidLedgerId,
     type Ledger,
     type LedgerRecord,
@@ -44,7 +42,6 @@ import {
 
 const MAX_TEXT = 16_000;
 const MAX_HISTORY_JSON = 30_000;
-const MAX_FILTER_VALUE = 256;
 /** Table storage: 64 KiB per string property, counted in UTF-16. */
 const MAX_STRING_PROPERTY = 32_768;
 /** Azurite's key limit (Azure's is 1 KiB of UTF-16, the same 512 characters). */
@@ -302,38 +299,8 @@ interface Token {
 }
 
 function planList(query: ListQuery, now: Date): Plan | undefined {
-    if (!Number.isInteger(query.pageSize) || query.pageSize < 1 || query.pageSize > MAX_PAGE_SIZE) {
-        throw new LedgerQueryError(`pageSize must be a whole number from 1 to ${String(MAX_PAGE_SIZE)}`);
-    }
-    for (const name of ['to', 'from'] as const) {
-        const value = query[name];
-        if (value !== undefined && (value === '' || value.length > MAX_FILTER_VALUE)) {
-            throw new LedgerQueryError(`${name} must be 1-${String(MAX_FILTER_VALUE)} characters`);
-        }
-    }
-    const day = (name: 'dateFrom' | 'dateTo'): number | undefined => {
-        const value = query[name];
-        if (value === undefined) return undefined;
-        const parsed = parseDay(value);
-        if (parsed === undefined) throw new LedgerQueryError(`${name} must be a date as YYYY-MM-DD`);
-        return parsed;
-    };
-    const dateFrom = day('dateFrom');
-    const dateTo = day('dateTo');
-    const today = Math.floor(now.getTime() / DAY_MS);
-    const highest = Math.min(dateTo ?? today, today + 1);
-    const lowest = dateFrom ?? (dateTo ?? today) - (DEFAULT_LIST_DAYS - 1);
-    const fingerprint = createHash('sha256')
-        .update(
-            JSON.stringify([
-                query.to ?? null,
-                query.from ?? null,
-                query.dateFrom ?? null,
-                query.dateTo ?? null,
-            ]),
-        )
-        .digest('hex')
-        .slice(0, 16);
+    // The same checks and day range as the Table ledger; only the token differs.
+    const { highest, lowest, fingerprint } = checkListQuery(query, now);
     if (query.continuationToken !== undefined) {
         const token = decodeToken(query.continuationToken);
         if (token.q !== fingerprint) {
@@ -345,21 +312,6 @@ function planList(query: ListQuery, now: Date): Plan | undefined {
     }
     if (lowest > highest) return undefined;
     return { highest, lowest, after: undefined, fingerprint };
-}
-
-function parseDay(text: string): number | undefined {
-    const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
-    if (match === null) return undefined;
-    const [year, month, dayOfMonth] = [Number(match[1]), Number(match[2]), Number(match[3])];
-    const date = new Date(Date.UTC(year, month - 1, dayOfMonth));
-    if (
-        date.getUTCFullYear() !== year ||
-        date.getUTCMonth() !== month - 1 ||
-        date.getUTCDate() !== dayOfMonth
-    ) {
-        return undefined;
-    }
-    return date.getTime() / DAY_MS;
 }
 
 function encodeToken(token: Token): string {
