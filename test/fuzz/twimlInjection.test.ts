@@ -16,7 +16,7 @@
  * characters. At least 1,000 generated cases per surface are checked (`FUZZ_SEED` reproduces a run).
  */
 
-import { HttpRequest, InvocationContext } from '@azure/functions';
+import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/functions';
 import { inboundSms } from '../../functions/inboundSms';
 import { voice } from '../../functions/voice';
 import { parseTwiml } from '../../local/sandbox/twiml';
@@ -147,6 +147,16 @@ interface Tally {
 
 const newTally = (): Tally => ({ checked: 0, refusedEmpty: 0, refusedTooLong: 0, failures: [] });
 
+/** Checks a webhook's TwiML answer against the expected verbs and counts it in `tally`. */
+function recordResponse(tally: Tally, label: string, response: HttpResponseInit, expected: Verb[]): void {
+    const problem =
+        response.status !== 200
+            ? `status ${String(response.status)}`
+            : twimlProblem(bodyText(response.body), expected);
+    if (problem !== undefined) tally.failures.push(`FUZZ_SEED=${String(SEED)} ${label}: ${problem}`);
+    tally.checked++;
+}
+
 describe(`TwiML injection fuzzing (FUZZ_SEED=${String(SEED)})`, () => {
     it('self-check: the XML checker refuses what is not well-formed XML', () => {
         const bad = [
@@ -198,15 +208,7 @@ describe(`TwiML injection fuzzing (FUZZ_SEED=${String(SEED)})`, () => {
             const expected: Verb[] = [
                 { name: 'Say', text: dropNonXmlChars(setting(greeting, DEFAULT_VOICE_GREETING)) },
             ];
-            const problem =
-                response.status !== 200
-                    ? `status ${String(response.status)}`
-                    : twimlProblem(bodyText(response.body), expected);
-            if (problem !== undefined)
-                tally.failures.push(
-                    `FUZZ_SEED=${String(SEED)} greeting ${String(n)} ${JSON.stringify(greeting)}: ${problem}`,
-                );
-            tally.checked++;
+            recordResponse(tally, `greeting ${String(n)} ${JSON.stringify(greeting)}`, response, expected);
         }
         console.log(`greeting: ${String(tally.checked)} checked`);
         expect(tally.failures.slice(0, 20)).toEqual([]);
@@ -243,15 +245,7 @@ describe(`TwiML injection fuzzing (FUZZ_SEED=${String(SEED)})`, () => {
             const expected: Verb[] = [
                 { name: 'Message', text: dropNonXmlChars(setting(reply, DEFAULT_SMS_REPLY)) },
             ];
-            const problem =
-                response.status !== 200
-                    ? `status ${String(response.status)}`
-                    : twimlProblem(bodyText(response.body), expected);
-            if (problem !== undefined)
-                tally.failures.push(
-                    `FUZZ_SEED=${String(SEED)} reply ${String(n)} ${JSON.stringify(reply)}: ${problem}`,
-                );
-            tally.checked++;
+            recordResponse(tally, `reply ${String(n)} ${JSON.stringify(reply)}`, response, expected);
         }
         console.log(`reply: ${String(tally.checked)} checked`);
         expect(tally.failures.slice(0, 20)).toEqual([]);
