@@ -66,6 +66,13 @@ const DROPPED_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ERR_
 
 const MAX_DESCRIPTION = 300;
 
+/**
+ * Twilio error codes answered with a 4xx that are not about the request itself, so the same request can
+ * succeed later. Twilio refused each one before creating anything.
+ * - 21611: the sender's queue already holds more than 10 hours of messages at its throughput; it drains.
+ */
+const TRANSIENT_REFUSALS: ReadonlyMap<number, string> = new Map([[21611, "the sender's queue is full"]]);
+
 function property(value: unknown, name: string): unknown {
     return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[name] : undefined;
 }
@@ -129,6 +136,15 @@ function classifyHttp(failure: HttpFailure): SendErrorClass {
     const withCode = <T extends object>(value: T): T & { code?: string } =>
         code === undefined ? value : { ...value, code };
     if (status === 401 || failure.code === 20003) return withCode({ kind: 'auth', status, message });
+    const refusal = failure.code === undefined ? undefined : TRANSIENT_REFUSALS.get(failure.code);
+    if (refusal !== undefined) {
+        return withCode({
+            kind: 'transient',
+            reason: `HTTP ${status} code ${String(failure.code)}: ${refusal}`,
+            mayHaveBeenCreated: false,
+            status,
+        });
+    }
     if (status === 429 || status === 503) {
         // Twilio refused to take it on (rate limit / unavailable): nothing was created.
         return withCode({ kind: 'transient', reason: `HTTP ${status}`, mayHaveBeenCreated: false, status });
@@ -149,6 +165,7 @@ function classifyHttp(failure: HttpFailure): SendErrorClass {
  *
  * - HTTP 429, 503 → transient, not created; other 5xx (and 408) → transient, may have been created.
  * - HTTP 401 or code 20003 → `auth`.
+ * - Code 21611 (the sender's queue holds more than 10 hours of messages) → transient, not created.
  * - Other 4xx (21211 invalid To, 21610 unsubscribed, 21614, 21408, 21608, 21602, 21617, 21606, 21205, …)
  *   → permanent, with Twilio's code as a string.
  * - Connection refused, DNS failure, unreachable network, TLS certificate refused → transient, not

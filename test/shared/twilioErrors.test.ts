@@ -95,6 +95,23 @@ describe('classifySendError: Twilio HTTP errors (RestException)', () => {
         expect(JSON.stringify(verdict)).not.toMatch(/5557654321|5551230000/);
     });
 
+    it("HTTP 400 code 21611 (the sender's queue is full): transient, and Twilio did not take the request", () => {
+        const message = "This 'From' number has exceeded the maximum number of queued messages";
+        const expected = {
+            kind: 'transient',
+            reason: "HTTP 400 code 21611: the sender's queue is full",
+            mayHaveBeenCreated: false,
+            status: 400,
+            code: '21611',
+        };
+        expect(classifySendError(restException(400, twilioBody(400, 21611, message)))).toEqual(expected);
+        const problem = new TwilioServiceException({
+            statusCode: 400,
+            body: { type: 'https://www.twilio.com/docs/errors/21611', title: message, status: 400, code: 21611 },
+        });
+        expect(classifySendError(problem)).toEqual(expected);
+    });
+
     it('other 4xx: permanent', () => {
         expect(
             classifySendError(
