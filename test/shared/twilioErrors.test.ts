@@ -107,7 +107,12 @@ describe('classifySendError: Twilio HTTP errors (RestException)', () => {
         expect(classifySendError(restException(400, twilioBody(400, 21611, message)))).toEqual(expected);
         const problem = new TwilioServiceException({
             statusCode: 400,
-            body: { type: 'https://www.twilio.com/docs/errors/21611', title: message, status: 400, code: 21611 },
+            body: {
+                type: 'https://www.twilio.com/docs/errors/21611',
+                title: message,
+                status: 400,
+                code: 21611,
+            },
         });
         expect(classifySendError(problem)).toEqual(expected);
     });
