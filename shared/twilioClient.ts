@@ -12,6 +12,17 @@ import type { SecretProvider } from './secrets';
 
 export type { Twilio };
 
+/**
+ * The SDK's own retry of an HTTP 429 answer (Twilio 20429, Too Many Requests), with its exponential
+ * backoff and full jitter: retry k waits a random 0 to min(100 ms × 2^k, `maxRetryDelay`), so three
+ * retries wait at most 0.2 + 0.4 + 0.8 = 1.4 s in all. A brief burst over the account's rate is absorbed
+ * inside the invocation instead of costing a queue redelivery; a 429 that outlasts that is handed back to
+ * the queue, whose redelivery is the longer back-off. Retrying is safe: Twilio created nothing when it
+ * answered 429. Only 429 is retried (never a 5xx or a timeout, whose request may have been acted on), so
+ * the worst case stays well inside the pipeline's claim lease: three quick 429s, 1.4 s, one request timeout.
+ */
+export const RATE_LIMIT_RETRY = { autoRetry: true, maxRetries: 3, maxRetryDelay: 1_000 } as const;
+
 export interface TwilioClientFactoryOptions {
     accountSid: string | undefined;
     /** Source of the auth token; `undefined` when none is configured. */
@@ -52,7 +63,13 @@ export function createTwilioClientFactory(options: TwilioClientFactoryOptions): 
             options.apiUrl === undefined
                 ? undefined
                 : createRedirectingRequestClient(twilio.RequestClient, options.apiUrl);
-        const client = twilio(options.accountSid, token, httpClient === undefined ? {} : { httpClient });
+        // The retry options reach the SDK's default RequestClient through the client options; our own
+        // RequestClient is built with them, since the SDK does not pass them to an `httpClient` it is given.
+        const client = twilio(
+            options.accountSid,
+            token,
+            httpClient === undefined ? { ...RATE_LIMIT_RETRY } : { ...RATE_LIMIT_RETRY, httpClient },
+        );
         cached = { token, client };
         return client;
     };
@@ -92,5 +109,5 @@ function createRedirectingRequestClient(Base: typeof RequestClient, apiUrl: stri
             return super.request({ ...opts, uri });
         }
     }
-    return new RedirectingRequestClient();
+    return new RedirectingRequestClient({ ...RATE_LIMIT_RETRY });
 }

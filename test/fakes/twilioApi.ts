@@ -17,16 +17,22 @@ export interface FakeTwilioApi {
     readonly requests: RecordedTwilioRequest[];
     /** Changes the credentials it accepts (a rotated auth token). */
     setCredentials(accountSid: string, authToken: string): void;
+    /**
+     * Answers the next `count` authenticated requests with HTTP 429 and Twilio's code 20429, as Twilio does
+     * when an account goes over its rate.
+     */
+    rateLimitNext(count: number): void;
     close(): Promise<void>;
 }
 
 /**
  * A loopback stand-in for the part of api.twilio.com the client factory is tested against: Basic auth
  * checked against one account (401 with Twilio's error JSON and code 20003 otherwise) and Messages create
- * answered with a Twilio-shaped resource.
+ * answered with a Twilio-shaped resource, or with 429 / 20429 when told to ({@link FakeTwilioApi.rateLimitNext}).
  */
 export async function startFakeTwilioApi(accountSid: string, authToken: string): Promise<FakeTwilioApi> {
     let credentials = `${accountSid}:${authToken}`;
+    let rateLimited = 0;
     const requests: RecordedTwilioRequest[] = [];
 
     const server: Server = createServer((req, res) => {
@@ -53,6 +59,16 @@ export async function startFakeTwilioApi(accountSid: string, authToken: string):
                 message: 'Authenticate',
                 more_info: 'https://www.twilio.com/docs/errors/20003',
                 status: 401,
+            });
+            return;
+        }
+        if (rateLimited > 0) {
+            rateLimited--;
+            send(429, {
+                code: 20429,
+                message: 'Too Many Requests',
+                more_info: 'https://www.twilio.com/docs/errors/20429',
+                status: 429,
             });
             return;
         }
@@ -94,6 +110,9 @@ export async function startFakeTwilioApi(accountSid: string, authToken: string):
         requests,
         setCredentials(sid, token) {
             credentials = `${sid}:${token}`;
+        },
+        rateLimitNext(count) {
+            rateLimited = count;
         },
         close: () =>
             new Promise<void>((resolve, reject) => {

@@ -1,6 +1,6 @@
 import { ConfigError } from '../../shared/errors';
 import { createSecretProvider, createStaticSecretProvider } from '../../shared/secrets';
-import { createTwilioClientFactory } from '../../shared/twilioClient';
+import { createTwilioClientFactory, RATE_LIMIT_RETRY } from '../../shared/twilioClient';
 import { startFakeTwilioApi, type FakeTwilioApi } from '../fakes/twilioApi';
 
 const SID = 'AC0123456789abcdef0123456789abcdef';
@@ -15,6 +15,7 @@ beforeAll(async () => {
 afterEach(() => {
     api.requests.length = 0;
     api.setCredentials(SID, TOKEN);
+    api.rateLimitNext(0);
 });
 afterAll(async () => {
     await api.close();
@@ -58,6 +59,45 @@ describe('createTwilioClientFactory', () => {
         await expect(
             client.messages.create({ to: '+15557654321', from: '+15551230000', body: 'x' }),
         ).rejects.toMatchObject({ status: 401, code: 20003 });
+    });
+
+    describe('429 (Twilio 20429): the SDK retries, a few times', () => {
+        const send = async () => {
+            const factory = createTwilioClientFactory({
+                accountSid: SID,
+                secrets: createStaticSecretProvider(TOKEN),
+                apiUrl: api.url,
+            });
+            return (await factory.get()).messages.create({
+                to: '+15557654321',
+                from: '+15551230000',
+                body: 'rate limited',
+            });
+        };
+
+        it('a 429 answered once, then success: the create succeeds, on the second request', async () => {
+            api.rateLimitNext(1);
+            const message = await send();
+            expect(message.sid).toMatch(/^SM[0-9a-f]{32}$/);
+            expect(api.requests).toHaveLength(2);
+            expect(api.requests.map((r) => r.form.get('Body'))).toEqual(['rate limited', 'rate limited']);
+        });
+
+        it('a persistent 429: the error surfaces after 1 + maxRetries requests', async () => {
+            expect(RATE_LIMIT_RETRY.maxRetries).toBe(3);
+            api.rateLimitNext(100);
+            await expect(send()).rejects.toMatchObject({ status: 429, code: 20429 });
+            expect(api.requests).toHaveLength(1 + RATE_LIMIT_RETRY.maxRetries);
+        });
+
+        it("without TWILIO_API_URL, the SDK's own RequestClient gets the same retry options", async () => {
+            const factory = createTwilioClientFactory({
+                accountSid: SID,
+                secrets: createStaticSecretProvider(TOKEN),
+            });
+            const { httpClient } = await factory.get();
+            expect(httpClient).toMatchObject({ autoRetry: true, maxRetries: 3, maxRetryDelay: 1_000 });
+        });
     });
 
     it('reuses one client while the token is unchanged and rebuilds it when the token changes', async () => {
