@@ -15,16 +15,15 @@ export type MessageStatus =
 
 export type MessageDirection = 'outbound-api' | 'outbound-reply' | 'inbound';
 
+/**
+ * A Call resource's REST `status` (the 2010-04-01 API's `call_enum_status`). `initiated` is not one: it is
+ * a status-callback event, sent while the resource still says `queued` (see {@link CallCallbackStatus}).
+ */
 export type CallStatus =
-    | 'queued'
-    | 'initiated'
-    | 'ringing'
-    | 'in-progress'
-    | 'completed'
-    | 'busy'
-    | 'no-answer'
-    | 'canceled'
-    | 'failed';
+    'queued' | 'ringing' | 'in-progress' | 'completed' | 'busy' | 'no-answer' | 'canceled' | 'failed';
+
+/** The `CallStatus` a call's status callback carries: the REST values, and the `initiated` event. */
+export type CallCallbackStatus = CallStatus | 'initiated';
 
 export interface StatusChange<S extends string> {
     readonly status: S;

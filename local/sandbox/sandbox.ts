@@ -40,6 +40,7 @@ import {
     newSid,
     rfc2822,
     segmentCount,
+    type CallCallbackStatus,
     type CallStatus,
     type CallbackAttempt,
     type MessageStatus,
@@ -384,8 +385,11 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
     const callStatusCallback = async (call: SandboxCall, event: (typeof CALL_EVENTS)[number]) => {
         if (call.statusCallback === null || !call.statusCallbackEvents.includes(event)) return;
         const sent = call.callbacks.filter((attempt) => attempt.kind === 'status-callback').length;
+        // The callback says `initiated` while the REST resource still says `queued`.
+        const status: CallCallbackStatus = event === 'initiated' ? 'initiated' : call.status;
         const params: Record<string, string> = {
             ...callParams(call),
+            CallStatus: status,
             CallbackSource: 'call-progress-events',
             SequenceNumber: String(sent),
             Timestamp: rfc2822(new Date()),
@@ -397,7 +401,7 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
                 kind: 'status-callback',
                 url: call.statusCallback,
                 method: call.statusCallbackMethod,
-                status: call.status,
+                status,
             },
             params,
         );
@@ -446,14 +450,16 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
     };
 
     /**
-     * initiated → ringing → (TwiML fetched and checked on answer) → in-progress → completed; a TwiML
-     * failure ends the call `failed` with the debugger error. Status callbacks go out for the requested
-     * events (`answered` reports `in-progress`; `completed` reports whichever way the call ended).
+     * Dialled (the `initiated` event; the resource stays `queued`) → ringing → (TwiML fetched and checked
+     * on answer) → in-progress → completed; a TwiML failure ends the call `failed` with the debugger error.
+     * Status callbacks go out for the requested events (`initiated` reports `initiated`, `answered`
+     * reports `in-progress`; `completed` reports whichever way the call ended).
      */
     const runCall = async (call: SandboxCall) => {
         await pause();
-        setCallStatus(call, 'initiated');
         call.startTime = new Date();
+        call.dateUpdated = call.startTime;
+        log(`sandbox: ${short(call.sid)} initiated`);
         await callStatusCallback(call, 'initiated');
         await pause();
         setCallStatus(call, 'ringing');

@@ -52,6 +52,8 @@ function answer(path: string, res: ServerResponse): void {
 }
 
 let hooks: { server: Server; url: string; hits: Hit[] };
+/** When set, awaited with each hit before it is answered (the sandbox waits for the answer meanwhile). */
+let observeHit: ((hit: Hit) => Promise<void>) | undefined;
 let sandbox: TwilioSandbox;
 let client: Twilio;
 let refusedUrl: string;
@@ -65,13 +67,15 @@ beforeAll(async () => {
             const chunks: Buffer[] = [];
             for await (const chunk of req) chunks.push(chunk as Buffer);
             const path = req.url ?? '/';
-            hits.push({
+            const hit: Hit = {
                 method: req.method ?? '',
                 url: `${hooks.url}${path}`,
                 path,
                 headers: req.headers,
                 form: new URLSearchParams(Buffer.concat(chunks).toString('utf8')),
-            });
+            };
+            hits.push(hit);
+            await observeHit?.(hit);
             answer(path, res);
         })();
     });
@@ -660,11 +664,58 @@ describe('Calls', () => {
         expect(stored?.twiml).toBe(TWIML);
         expect(stored?.history.map((h) => h.status)).toEqual([
             'queued',
-            'initiated',
             'ringing',
             'in-progress',
             'completed',
         ]);
+    });
+
+    it('answers REST status values only: `initiated` is a callback event, the resource stays `queued`', async () => {
+        const REST_STATUSES = [
+            'queued',
+            'ringing',
+            'in-progress',
+            'canceled',
+            'completed',
+            'failed',
+            'busy',
+            'no-answer',
+        ];
+        const to = freshNumber();
+        const seen: { event: string | null; fetched: string; listed: unknown[]; raw: unknown }[] = [];
+        observeHit = async (hit) => {
+            const sid = hit.form.get('CallSid');
+            if (hit.path !== '/call-status' || sid === null) return;
+            const listed = await raw('GET', `${base()}/Calls.json?To=${encodeURIComponent(to)}`);
+            seen.push({
+                event: hit.form.get('CallStatus'),
+                fetched: (await client.calls(sid).fetch()).status,
+                listed: (listed.json.calls as { status: unknown }[]).map((c) => c.status),
+                raw: (await raw('GET', `${base()}/Calls/${sid}.json`)).json.status,
+            });
+        };
+        try {
+            const call = await client.calls.create({
+                to,
+                from: FROM,
+                url: `${hooks.url}/voice`,
+                statusCallback: `${hooks.url}/call-status`,
+                statusCallbackEvent: ['initiated', 'ringing', 'answered', 'completed'],
+            });
+            expect(call.status).toBe('queued');
+            await sandbox.idle();
+        } finally {
+            observeHit = undefined;
+        }
+        // While the callback says `initiated`, create, fetch and list say `queued`.
+        expect(seen).toEqual([
+            { event: 'initiated', fetched: 'queued', listed: ['queued'], raw: 'queued' },
+            { event: 'ringing', fetched: 'ringing', listed: ['ringing'], raw: 'ringing' },
+            { event: 'in-progress', fetched: 'in-progress', listed: ['in-progress'], raw: 'in-progress' },
+            { event: 'completed', fetched: 'completed', listed: ['completed'], raw: 'completed' },
+        ]);
+        for (const { fetched } of seen) expect(REST_STATUSES).toContain(fetched);
+        expect(await client.calls.list({ to, status: 'queued' })).toHaveLength(0);
     });
 
     it('reports only `completed` to StatusCallback when no StatusCallbackEvent is given', async () => {
@@ -763,7 +814,7 @@ describe('Calls', () => {
         expect((await client.calls(call.sid).fetch()).status).toBe('failed');
         const stored = sandbox.calls.find((c) => c.sid === call.sid);
         expect(stored?.errorCode).toBe(code);
-        expect(stored?.history.map((h) => h.status)).toEqual(['queued', 'initiated', 'ringing', 'failed']);
+        expect(stored?.history.map((h) => h.status)).toEqual(['queued', 'ringing', 'failed']);
         const completed = hitsFor(call.sid).filter((hit) => hit.path === '/call-status');
         expect(completed.map((hit) => hit.form.get('CallStatus'))).toEqual(['failed']);
     });
