@@ -7,6 +7,9 @@
  * Every server is on loopback (Azurite on free ports, the Twilio sandbox, the Key Vault stand-ins, the
  * local host), every load is bounded in count and time. Exit code 1 when a phase fails to run; a missed
  * goal is a result, not a failure.
+ *
+ * `npm run bench -- <phase> …` runs only the phases named (coldStart, invocation, keyVault, outbound, http,
+ * webhooks), so one figure can be re-measured on its own; results.json then says which phases it holds.
  */
 
 import { existsSync, writeFileSync } from 'node:fs';
@@ -20,6 +23,7 @@ import { measureKeyVault } from './keyVault';
 import { measureOutbound } from './outbound';
 import { renderTable, type Figure } from './stats';
 import { ROOT } from './util';
+import { measureWebhooks } from './webhooks';
 
 const SIZES = {
     coldStartRounds: 21,
@@ -27,7 +31,28 @@ const SIZES = {
     keyVault: { rounds: 7, burst: 200 },
     outbound: { messages: 2_000, latencyMs: 200 },
     http: { connections: 50, seconds: 10 },
+    webhooks: {
+        rounds: 15,
+        warmup: 3,
+        manyKeys: 100_000,
+        manyKeysRuns: 5,
+        manyKeysBudgetMs: 60_000,
+        voiceRequests: 100,
+        voiceGapMs: 10,
+        burstConnections: 4,
+    },
 };
+
+const PHASES = ['coldStart', 'invocation', 'keyVault', 'outbound', 'http', 'webhooks'] as const;
+type PhaseName = (typeof PHASES)[number];
+
+/** The phases named on the command line, or all of them. */
+function selectedPhases(args: readonly string[]): Set<PhaseName> | string {
+    if (args.length === 0) return new Set(PHASES);
+    const unknown = args.filter((a) => !(PHASES as readonly string[]).includes(a));
+    if (unknown.length > 0) return `Unknown phase ${unknown.join(', ')}: choose from ${PHASES.join(', ')}`;
+    return new Set(args as PhaseName[]);
+}
 
 function machine() {
     const cpus = os.cpus();
@@ -46,6 +71,12 @@ async function main(): Promise<number> {
         console.error('dist/ is missing: run "npm run bench" (which builds first) or "npm run build".');
         return 1;
     }
+    const selected = selectedPhases(process.argv.slice(2));
+    if (typeof selected === 'string') {
+        console.error(selected);
+        return 1;
+    }
+    const subset = selected.size < PHASES.length;
     const started = Date.now();
     const host = machine();
     console.log(
@@ -59,7 +90,8 @@ async function main(): Promise<number> {
     const figures: Figure[] = [];
     const details: Record<string, unknown> = {};
     const errors: { phase: string; error: string }[] = [];
-    const phase = async (name: string, run: () => Promise<{ figures: Figure[]; details: unknown }>) => {
+    const phase = async (name: PhaseName, run: () => Promise<{ figures: Figure[]; details: unknown }>) => {
+        if (!selected.has(name)) return;
         const phaseStarted = Date.now();
         process.stdout.write(`… ${name}`);
         try {
@@ -76,20 +108,24 @@ async function main(): Promise<number> {
     };
 
     await phase('coldStart', () => measureColdStart(SIZES.coldStartRounds));
-    let azurite: Azurite | undefined;
-    try {
-        azurite = await startAzurite({ ports: 'free' });
-        const storage = azurite.connectionString;
-        await phase('invocation', () => measureInvocations(storage, SIZES.invocation));
-        await phase('keyVault', () => measureKeyVault(SIZES.keyVault.rounds, SIZES.keyVault.burst));
-        await phase('outbound', () =>
-            measureOutbound(storage, SIZES.outbound.messages, SIZES.outbound.latencyMs),
-        );
-        await phase('http', () => measureHttp(storage, SIZES.http.connections, SIZES.http.seconds));
-    } catch (error) {
-        errors.push({ phase: 'azurite', error: String(error) });
-    } finally {
-        await azurite?.stop();
+    // Every phase but the cold start needs storage; a cold-start-only run does not start Azurite.
+    if ([...selected].some((name) => name !== 'coldStart')) {
+        let azurite: Azurite | undefined;
+        try {
+            azurite = await startAzurite({ ports: 'free' });
+            const storage = azurite.connectionString;
+            await phase('invocation', () => measureInvocations(storage, SIZES.invocation));
+            await phase('keyVault', () => measureKeyVault(SIZES.keyVault.rounds, SIZES.keyVault.burst));
+            await phase('outbound', () =>
+                measureOutbound(storage, SIZES.outbound.messages, SIZES.outbound.latencyMs),
+            );
+            await phase('http', () => measureHttp(storage, SIZES.http.connections, SIZES.http.seconds));
+            await phase('webhooks', () => measureWebhooks(storage, SIZES.webhooks));
+        } catch (error) {
+            errors.push({ phase: 'azurite', error: String(error) });
+        } finally {
+            await azurite?.stop();
+        }
     }
 
     const seconds = (Date.now() - started) / 1000;
@@ -105,6 +141,7 @@ async function main(): Promise<number> {
     const results = {
         timestamp: new Date().toISOString(),
         machine: host,
+        phases: subset ? [...selected] : 'all',
         seconds,
         loadAverage1mAtEnd: loadAfter,
         sizes: SIZES,
