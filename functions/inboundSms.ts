@@ -6,7 +6,7 @@ import {
     type InvocationContext,
 } from '@azure/functions';
 import { maskPhone } from '../shared/redact';
-import { smsReplyTwiml, twimlResponse } from '../shared/twiml';
+import { emptyMessagingTwiml, smsReplyTwiml, twimlResponse } from '../shared/twiml';
 import { receiveTwilioWebhook } from '../shared/twilioWebhook';
 import { lazy } from '../shared/lazy';
 
@@ -26,11 +26,16 @@ export async function inboundSms(
     const { webhook, dependencies } = received;
     const body = webhook.form.get('Body') ?? undefined;
     const sid = webhook.form.get('MessageSid') ?? '(no MessageSid)';
+    const callbacks = await statusCallbackModule();
+    if (callbacks.isMessageStatusCallback(webhook.form)) {
+        // A send whose status callback pointed here: not a message from anyone, so nothing is recorded
+        // and nothing is sent back.
+        context.warn(`Ignored a message status callback for ${sid} posted to the Messaging webhook`);
+        return twimlResponse(await emptyMessagingTwiml());
+    }
     context.log(`Inbound message ${sid} from ${maskPhone(webhook.form.get('From'))}`);
     try {
-        const recorded = await (
-            await statusCallbackModule()
-        ).recordInboundMessage(dependencies.ledger(), webhook.form);
+        const recorded = await callbacks.recordInboundMessage(dependencies.ledger(), webhook.form);
         if (recorded === 'exists')
             context.log(`Inbound message ${sid} was already recorded (a webhook retry)`);
     } catch (error) {

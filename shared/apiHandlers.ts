@@ -24,6 +24,7 @@ export async function acceptOutboundRequest(
         ledger: deps.ledger(),
         enqueue: deps.enqueueOutbound,
         parseOptions: parseOptions(deps.config),
+        log: context,
     });
 }
 

@@ -35,6 +35,8 @@ export interface StatusEvent {
     source: 'app' | 'twilio';
     /** The Twilio SID the event was about, when known (status events are deduplicated on SID and status). */
     sid?: string;
+    /** Why the event was recorded, when its status alone does not say (e.g. a refused queue copy). */
+    detail?: string;
 }
 
 export interface LedgerRecord {
@@ -58,6 +60,15 @@ export interface LedgerRecord {
     attempts: number;
     /** An outbound send in progress. */
     claim?: { token: string; at: string; leaseUntil: string };
+    /**
+     * The fingerprint of the validated request the record was created for (shared/outboundMessage.ts
+     * `requestFingerprint`): the first copy to create the record fixes it, and a request or queue copy with
+     * another fingerprint under the same id is refused, never sent. A hash of the content, bodies
+     * included: it is never shown by the API nor logged.
+     */
+    fingerprint?: string;
+    /** The HTTP API is putting the request on the queue (status `accepting`) until this lease ends. */
+    acceptLease?: { token: string; until: string };
     /** ISO 8601; fixed at creation (it places the record in the day index). */
     createdAt: string;
     /** ISO 8601; stamped by {@link Ledger.update} on every write. */
@@ -124,9 +135,19 @@ export interface LedgerOptions {
     now?: () => Date;
 }
 
-/** A list query or continuation token that cannot be served; the API answers 400. */
+/** The {@link ListQuery} field a {@link LedgerQueryError} is about. */
+export type ListQueryField = 'pageSize' | 'to' | 'from' | 'dateFrom' | 'dateTo' | 'continuationToken';
+
+/** A list query or continuation token that cannot be served; the API answers 400 naming `field`. */
 export class LedgerQueryError extends Error {
     override readonly name = 'LedgerQueryError';
+
+    constructor(
+        message: string,
+        readonly field: ListQueryField = 'continuationToken',
+    ) {
+        super(message);
+    }
 }
 
 /** How many status events a record keeps (the newest). */
@@ -141,6 +162,8 @@ const MAX_ID_LENGTH = 200;
 /** Well under the 64 KiB (32K UTF-16 characters) a Table string property can hold. */
 const MAX_TEXT = 16_000;
 const MAX_HISTORY_JSON = 30_000;
+/** A history event's `detail`: a sentence, not a payload. */
+export const MAX_DETAIL = 300;
 const MAX_FILTER_VALUE = 256;
 const MAX_WRITE_ATTEMPTS = 50;
 const RECORD_ROW = 'record';
@@ -173,6 +196,9 @@ interface Stored {
     attempts: number;
     /** JSON of the claim. */
     claim?: string;
+    fingerprint?: string;
+    /** JSON of the accept lease. */
+    acceptLease?: string;
     createdAt: string;
     updatedAt: string;
 }
@@ -197,6 +223,8 @@ const STORED_PROPERTIES = [
     'errorMessage',
     'attempts',
     'claim',
+    'fingerprint',
+    'acceptLease',
     'createdAt',
     'updatedAt',
 ] as const satisfies readonly Exclude<keyof Stored, 'partitionKey' | 'rowKey'>[];
@@ -451,6 +479,8 @@ function parseDay(text: string, compact = false): number | undefined {
     const match = (compact ? /^(\d{4})(\d{2})(\d{2})$/ : /^(\d{4})-(\d{2})-(\d{2})$/).exec(text);
     if (match === null) return undefined;
     const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+    // Nothing is dated before 1970 (createdAt is checked so), and Date.UTC reads years 0-99 as 19xx.
+    if (year < 1970) return undefined;
     const ms = Date.UTC(year, month - 1, day);
     const date = new Date(ms);
     if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) {
@@ -507,16 +537,22 @@ function toStored(record: LedgerRecord, rev: number, storeBody: boolean): Stored
         const { token, at, leaseUntil } = record.claim;
         stored.claim = JSON.stringify({ token, at, leaseUntil });
     }
+    if (record.fingerprint !== undefined) stored.fingerprint = record.fingerprint;
+    if (record.acceptLease !== undefined) {
+        const { token, until } = record.acceptLease;
+        stored.acceptLease = JSON.stringify({ token, until });
+    }
     return stored;
 }
 
 /** The newest events that fit: at most MAX_HISTORY, and well within one string property. */
 function historyJson(history: readonly StatusEvent[]): string {
-    const events = history.slice(-MAX_HISTORY).map(({ status, at, source, sid }) => ({
+    const events = history.slice(-MAX_HISTORY).map(({ status, at, source, sid, detail }) => ({
         status,
         at,
         source,
         ...(sid === undefined ? {} : { sid }),
+        ...(detail === undefined ? {} : { detail: detail.slice(0, MAX_DETAIL) }),
     }));
     let json = JSON.stringify(events);
     while (json.length > MAX_HISTORY_JSON && events.length > 0) {
@@ -581,6 +617,8 @@ function fromStored(stored: object): LedgerRecord {
         errorCode: text('errorCode'),
         errorMessage: text('errorMessage'),
         claim: parseClaim(text('claim')),
+        fingerprint: text('fingerprint'),
+        acceptLease: parseAcceptLease(text('acceptLease')),
     };
     for (const [name, value] of Object.entries(optional)) {
         if (value !== undefined) Object.assign(record, { [name]: value });
@@ -603,12 +641,25 @@ function parseHistory(json: string | undefined): StatusEvent[] {
     const events: StatusEvent[] = [];
     for (const item of value as unknown[]) {
         if (typeof item !== 'object' || item === null) continue;
-        const { status, at, source, sid } = item as Record<string, unknown>;
+        const { status, at, source, sid, detail } = item as Record<string, unknown>;
         if (typeof status !== 'string' || typeof at !== 'string') continue;
         if (source !== 'app' && source !== 'twilio') continue;
-        events.push({ status, at, source, ...(typeof sid === 'string' ? { sid } : {}) });
+        events.push({
+            status,
+            at,
+            source,
+            ...(typeof sid === 'string' ? { sid } : {}),
+            ...(typeof detail === 'string' ? { detail } : {}),
+        });
     }
     return events;
+}
+
+function parseAcceptLease(json: string | undefined): LedgerRecord['acceptLease'] {
+    const value = parseJson(json);
+    if (typeof value !== 'object' || value === null) return undefined;
+    const { token, until } = value as Record<string, unknown>;
+    return typeof token === 'string' && typeof until === 'string' ? { token, until } : undefined;
 }
 
 function parseClaim(json: string | undefined): LedgerRecord['claim'] {
@@ -755,19 +806,24 @@ export interface CheckedListQuery {
  */
 export function checkListQuery(query: ListQuery, now: Date): CheckedListQuery {
     if (!Number.isInteger(query.pageSize) || query.pageSize < 1 || query.pageSize > MAX_PAGE_SIZE) {
-        throw new LedgerQueryError(`pageSize must be a whole number from 1 to ${String(MAX_PAGE_SIZE)}`);
+        throw new LedgerQueryError(
+            `pageSize must be a whole number from 1 to ${String(MAX_PAGE_SIZE)}`,
+            'pageSize',
+        );
     }
     for (const name of ['to', 'from'] as const) {
         const value = query[name];
         if (value !== undefined && (value === '' || value.length > MAX_FILTER_VALUE)) {
-            throw new LedgerQueryError(`${name} must be 1-${String(MAX_FILTER_VALUE)} characters`);
+            throw new LedgerQueryError(`${name} must be 1-${String(MAX_FILTER_VALUE)} characters`, name);
         }
     }
     const day = (name: 'dateFrom' | 'dateTo'): number | undefined => {
         const value = query[name];
         if (value === undefined) return undefined;
         const parsed = parseDay(value);
-        if (parsed === undefined) throw new LedgerQueryError(`${name} must be a date as YYYY-MM-DD`);
+        if (parsed === undefined) {
+            throw new LedgerQueryError(`${name} must be a date as YYYY-MM-DD from 1970 to 9999`, name);
+        }
         return parsed;
     };
     const dateFrom = day('dateFrom');

@@ -21,6 +21,8 @@ export interface StatusUpdate {
     sid?: string;
     errorCode?: string;
     errorMessage?: string;
+    /** Kept on the history entry: why the event was recorded. */
+    detail?: string;
 }
 
 /** Ranks from this one up are final: nothing after them but another final status of a higher rank. */
@@ -40,6 +42,8 @@ const MESSAGE_RANKS: Readonly<Record<string, number>> = {
     receiving: 30,
     received: FINAL,
     delivered: FINAL,
+    // Twilio's word for a message some of whose parts arrived (written with an underscore, as Twilio does).
+    partially_delivered: FINAL,
     undelivered: FINAL,
     failed: FINAL,
     canceled: FINAL,
@@ -62,8 +66,11 @@ const CALL_RANKS: Readonly<Record<string, number>> = {
     'dead-lettered': FINAL,
 };
 
-/** Our own pre-send statuses, before anything Twilio reports. */
-const APP_RANKS: Readonly<Record<string, number>> = { queued: 10, sending: 20 };
+/**
+ * Our own pre-send statuses, before anything Twilio reports: `accepting` (the HTTP API has recorded the
+ * request and is putting it on the queue), `queued` (on our queue), `sending` (a send claimed).
+ */
+const APP_RANKS: Readonly<Record<string, number>> = { accepting: 5, queued: 10, sending: 20 };
 
 /**
  * The rank of `status` in the lifecycle of a message or call: higher is later, 0 for a status this module
@@ -110,6 +117,7 @@ export function applyStatus(record: LedgerRecord, event: StatusUpdate): LedgerRe
         at: event.at,
         source: event.source,
         ...(sid === undefined ? {} : { sid }),
+        ...(event.detail === undefined ? {} : { detail: event.detail }),
     };
     const next: LedgerRecord = { ...record, history: insertByTime(record.history, entry) };
     const foreign = record.sid !== undefined && sid !== record.sid;

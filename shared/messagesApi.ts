@@ -5,10 +5,18 @@
 
 import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
-import type { Ledger, LedgerRecord } from './ledger';
+import { readLimitedBody } from './httpBody';
+import type { Ledger, LedgerRecord, ListQueryField } from './ledger';
 import { LedgerQueryError } from './ledger';
-import { isTerminal } from './messageStatus';
-import { parseOutbound, summarize, type OutboundRequest, type ParseOptions } from './outboundMessage';
+import { applyStatus } from './messageStatus';
+import {
+    MAX_REPORTED_ERRORS,
+    parseOutbound,
+    requestFingerprint,
+    summarize,
+    type OutboundRequest,
+    type ParseOptions,
+} from './outboundMessage';
 
 export interface FieldError {
     field: string;
@@ -22,30 +30,55 @@ export interface MessagesApiDependencies {
     /** Puts one message (JSON text) on the outbound queue. */
     enqueue: (text: string) => Promise<void>;
     now?: () => Date;
+    /** How long a POST may take to put its request on the queue before a retry may take over. */
+    acceptLeaseMs?: number;
+    log?: { warn(...args: unknown[]): void };
 }
 
 const ID = /^[A-Za-z0-9._~:-]{1,200}$/;
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 1000;
+/** A storage queue message holds at most 64 KiB, so no larger request could be enqueued. */
+export const MAX_API_BODY_BYTES = 64 * 1024;
+export const DEFAULT_ACCEPT_LEASE_MS = 30_000;
+/** Seconds a client is asked to wait before retrying a request that is still being accepted. */
+const RETRY_AFTER_SECONDS = '2';
 
-function badRequest(errors: FieldError[]): HttpResponseInit {
-    return { status: 400, jsonBody: { error: 'invalid_request', errors } };
+function badRequest(errors: readonly FieldError[]): HttpResponseInit {
+    const body: Record<string, unknown> = {
+        error: 'invalid_request',
+        errors: errors.slice(0, MAX_REPORTED_ERRORS),
+    };
+    if (errors.length > MAX_REPORTED_ERRORS) body.errorCount = errors.length;
+    return { status: 400, jsonBody: body };
+}
+
+function keyReused(id: string, message: string): HttpResponseInit {
+    return { status: 422, jsonBody: { error: 'idempotency_key_reused', id, message } };
 }
 
 /**
- * POST /api/messages and /api/calls: validates the request as the queue function will, records it as
- * `queued`, puts it on the queue and answers 202. An `Idempotency-Key` header becomes the id, so a retried
- * POST is recognised: it is not sent twice, and an already-final message is not enqueued again.
+ * POST /api/messages and /api/calls: validates the request as the queue function will, records it, puts
+ * it on the queue and answers 202.
+ *
+ * An `Idempotency-Key` header becomes the id, with the IETF `Idempotency-Key` draft's meaning: the same
+ * key with the same request (its {@link requestFingerprint}) answers 202 with the id and its current
+ * status and is sent once; the same key with another request (body, recipient, kind, …) answers 422; while
+ * the first request with that key is still being put on the queue, 409. The record is written first, as
+ * `accepting`, and becomes `queued` once the queue has the message; when the queue cannot be reached the
+ * record says so and the answer is 503, and a retry with the same key and request enqueues it once.
  */
 export async function acceptOutbound(
     request: HttpRequest,
     kind: 'sms' | 'call',
     deps: MessagesApiDependencies,
 ): Promise<HttpResponseInit> {
+    const read = await readLimitedBody(request, MAX_API_BODY_BYTES);
+    if (!read.ok) return read.response;
     let body: unknown;
     try {
-        body = JSON.parse(await request.text());
+        body = JSON.parse(read.text);
     } catch {
         return badRequest([{ field: '(body)', message: 'must be a JSON object' }]);
     }
@@ -64,29 +97,108 @@ export async function acceptOutbound(
             return badRequest([{ field: 'id', message: 'differs from the Idempotency-Key header' }]);
         }
     }
+    if ((body as { fingerprint?: unknown }).fingerprint !== undefined) {
+        return badRequest([{ field: 'fingerprint', message: 'is set by the API, not by the client' }]);
+    }
     const id = key ?? (typeof bodyId === 'string' ? bodyId : randomUUID());
     const parsed = parseOutbound({ ...body, id }, kind, deps.parseOptions);
     if (!parsed.ok) return badRequest(parsed.errors);
 
-    const at = (deps.now ?? (() => new Date()))().toISOString();
-    const created = await deps.ledger.create(queuedRecord(id, parsed.value, at));
-    let status = 'queued';
+    const fingerprint = requestFingerprint(parsed.value);
+    const message: OutboundRequest = { ...parsed.value, fingerprint };
+    const now = deps.now ?? (() => new Date());
+    const leaseMs = deps.acceptLeaseMs ?? DEFAULT_ACCEPT_LEASE_MS;
+    const lease = { token: randomUUID(), until: new Date(now().getTime() + leaseMs).toISOString() };
+
+    const created = await deps.ledger.create(acceptingRecord(id, message, fingerprint, lease, now()));
     if (created === 'exists') {
         const existing = await deps.ledger.get(id);
-        if (existing !== undefined && existing.direction === 'inbound') {
-            return badRequest([{ field: 'id', message: 'is already used by an inbound message' }]);
-        }
-        status = existing?.status ?? status;
-        if (
-            existing !== undefined &&
-            (existing.sid !== undefined || isTerminal(existing.type, existing.status))
-        ) {
-            return accepted(request, id, status);
+        if (existing === undefined) throw new Error(`The ledger has no record ${id} after a conflict`);
+        const sameRequest = isSameRequest(existing, message, fingerprint);
+        if (sameRequest !== true) return keyReused(id, sameRequest);
+        if (existing.status !== 'accepting') return accepted(request, id, existing.status);
+        // Accepted before but never confirmed on the queue: take over, unless that POST is still at it.
+        const taken = await deps.ledger.update(id, (current) =>
+            current?.status === 'accepting' && !leaseIsLive(current.acceptLease, now())
+                ? { ...current, acceptLease: lease }
+                : undefined,
+        );
+        if (taken?.acceptLease?.token !== lease.token) {
+            if (taken !== undefined && taken.status !== 'accepting')
+                return accepted(request, id, taken.status);
+            return {
+                status: 409,
+                headers: { 'Retry-After': RETRY_AFTER_SECONDS },
+                jsonBody: {
+                    error: 'request_in_progress',
+                    id,
+                    message: 'a request with this Idempotency-Key is still being accepted; retry shortly',
+                },
+            };
         }
     }
-    // Enqueued again for a retried POST that was never sent: the queue function sends an id at most once.
-    await deps.enqueue(JSON.stringify(parsed.value));
+
+    try {
+        await deps.enqueue(JSON.stringify(message));
+    } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        await deps.ledger
+            .update(id, (current) =>
+                current?.acceptLease?.token === lease.token
+                    ? {
+                          ...current,
+                          acceptLease: undefined,
+                          errorMessage: `not yet on the outbound queue (${reason.slice(0, 200)}); retry the request with the same Idempotency-Key`,
+                      }
+                    : undefined,
+            )
+            .catch(() => undefined);
+        deps.log?.warn(`Outbound ${id}: could not be put on the outbound queue; answered 503`);
+        return {
+            status: 503,
+            headers: { 'Retry-After': '5' },
+            jsonBody: {
+                error: 'queue_unavailable',
+                id,
+                message: 'the request was recorded but not queued; retry it with the same Idempotency-Key',
+            },
+        };
+    }
+    // Confirmed on the queue. If this write fails the message is still sent: the queue function claims an
+    // `accepting` record as it does a `queued` one.
+    const confirmed = await deps.ledger
+        .update(id, (current) => {
+            if (current?.acceptLease?.token !== lease.token) return undefined;
+            const next = { ...current, acceptLease: undefined, errorMessage: undefined };
+            return current.status === 'accepting'
+                ? (applyStatus(next, { status: 'queued', at: now().toISOString(), source: 'app' }) ?? next)
+                : next;
+        })
+        .catch(() => undefined);
+    const status = confirmed === undefined || confirmed.status === 'accepting' ? 'queued' : confirmed.status;
     return accepted(request, id, status);
+}
+
+/**
+ * Whether `existing` was created for the same request: `true`, or why not. A record from before
+ * fingerprints were kept is compared on what it holds (kind and recipient).
+ */
+function isSameRequest(existing: LedgerRecord, message: OutboundRequest, fingerprint: string): true | string {
+    if (existing.direction === 'inbound') return 'this id is already used by an inbound message';
+    if (existing.type !== message.type) {
+        return `this Idempotency-Key was used for a ${existing.type === 'call' ? 'call' : 'message'}`;
+    }
+    const same =
+        existing.fingerprint === undefined
+            ? existing.to === message.to
+            : existing.fingerprint === fingerprint;
+    return same
+        ? true
+        : 'this Idempotency-Key was used for another request (body, recipient or options differ)';
+}
+
+function leaseIsLive(lease: LedgerRecord['acceptLease'], now: Date): boolean {
+    return lease !== undefined && Date.parse(lease.until) > now.getTime();
 }
 
 function accepted(request: HttpRequest, id: string, status: string): HttpResponseInit {
@@ -94,13 +206,22 @@ function accepted(request: HttpRequest, id: string, status: string): HttpRespons
     return { status: 202, headers: { Location: location }, jsonBody: { id, status } };
 }
 
-function queuedRecord(id: string, request: OutboundRequest, at: string): LedgerRecord {
+function acceptingRecord(
+    id: string,
+    request: OutboundRequest,
+    fingerprint: string,
+    acceptLease: { token: string; until: string },
+    now: Date,
+): LedgerRecord {
+    const at = now.toISOString();
     return {
         ...summarize(request),
         id,
         direction: 'outbound',
-        status: 'queued',
-        history: [{ status: 'queued', at, source: 'app' }],
+        status: 'accepting',
+        fingerprint,
+        acceptLease,
+        history: [{ status: 'accepting', at, source: 'app' }],
         attempts: 0,
         createdAt: at,
         updatedAt: at,
@@ -124,9 +245,13 @@ export async function listMessages(request: HttpRequest, ledger: Ledger): Promis
     const errors: FieldError[] = [];
     const day = (name: string): string | undefined => {
         const value = query.get(name) ?? undefined;
-        // Round-tripped, because Date.parse quietly turns 2024-02-30 into March 1st.
-        if (value !== undefined && (!DAY.test(value) || !isCalendarDay(value))) {
-            errors.push({ field: name, message: 'must be a date as YYYY-MM-DD' });
+        // Round-tripped, because Date.parse quietly turns 2024-02-30 into March 1st; nothing in the ledger
+        // is older than 1970.
+        if (value !== undefined && (!DAY.test(value) || value < '1970' || !isCalendarDay(value))) {
+            errors.push({
+                field: name,
+                message: 'must be a date as YYYY-MM-DD, from 1970-01-01 to 9999-12-31',
+            });
             return undefined;
         }
         return value;
@@ -173,7 +298,9 @@ export async function listMessages(request: HttpRequest, ledger: Ledger): Promis
         });
     } catch (error) {
         if (error instanceof LedgerQueryError) {
-            return badRequest([{ field: 'continuationToken', message: error.message }]);
+            return badRequest([
+                { field: apiField(error.field, dateSent !== undefined), message: error.message },
+            ]);
         }
         throw error;
     }
@@ -187,13 +314,23 @@ export async function listMessages(request: HttpRequest, ledger: Ledger): Promis
     return { status: 200, jsonBody: body };
 }
 
+/** The API's name for a ledger query field: `dateFrom` / `dateTo` come from one of three parameters. */
+function apiField(field: ListQueryField, byDateSent: boolean): string {
+    if (field === 'dateFrom') return byDateSent ? 'dateSent' : 'dateSentAfter';
+    if (field === 'dateTo') return byDateSent ? 'dateSent' : 'dateSentBefore';
+    return field;
+}
+
 function isCalendarDay(value: string): boolean {
     const date = new Date(`${value}T00:00:00Z`);
     return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === value;
 }
 
-/** The record as the API shows it: everything but the internal send claim. */
+/**
+ * The record as the API shows it: everything but the internal send claim and accept lease, and the
+ * request fingerprint (a hash of the content, bodies included).
+ */
 export function toView(record: LedgerRecord): Record<string, unknown> {
-    const { claim: _claim, ...view } = record;
+    const { claim: _claim, acceptLease: _lease, fingerprint: _fingerprint, ...view } = record;
     return view;
 }

@@ -48,6 +48,8 @@ import type { z } from 'zod';
 import type { CallListInstanceCreateOptions } from 'twilio/lib/rest/api/v2010/account/call';
 import type { MessageListInstanceCreateOptions } from 'twilio/lib/rest/api/v2010/account/message';
 import type VoiceResponse from 'twilio/lib/twiml/VoiceResponse';
+import { createHash } from 'node:crypto';
+import { pointsAtRecordingRoute, RECORDING_ROUTES, ROUTE_PREFIX } from './routes';
 import { toXmlText } from './twiml';
 
 export type { CallListInstanceCreateOptions, MessageListInstanceCreateOptions };
@@ -66,6 +68,10 @@ export const MAX_CALL_MESSAGES = 20;
 export const CALL_STATUS_EVENTS: readonly string[] = ['initiated', 'ringing', 'answered', 'completed'];
 /** The field name for the message as a whole. */
 export const WHOLE_MESSAGE = '(message)';
+/** At most this many field errors are reported for one request; the rest are counted. */
+export const MAX_REPORTED_ERRORS = 20;
+/** The message of an error about a field the schema does not have. */
+export const UNKNOWN_FIELD = 'is not a known field';
 
 export interface SmsRequest {
     type: 'sms';
@@ -81,6 +87,8 @@ export interface SmsRequest {
     validityPeriod?: number;
     /** Obsolete at Twilio (ignored since 2024-06-03); passed on as a number. */
     maxPrice?: number | string;
+    /** Set by the HTTP API: {@link requestFingerprint} of the request it accepted. */
+    fingerprint?: string;
 }
 
 export interface CallRequest {
@@ -100,6 +108,8 @@ export interface CallRequest {
     timeout?: number;
     record?: boolean;
     machineDetection?: 'Enable' | 'DetectMessageEnd';
+    /** Set by the HTTP API: {@link requestFingerprint} of the request it accepted. */
+    fingerprint?: string;
 }
 
 export type OutboundRequest = SmsRequest | CallRequest;
@@ -129,6 +139,11 @@ export interface ParseOptions {
     defaults: SenderDefaults;
     /** The app's own voice endpoint, for calls without url/twiml/say/message; `undefined` when unknown. */
     defaultVoiceUrl: string | undefined;
+    /**
+     * The app's own public base URLs: a status callback, call URL, media URL or URL in inline TwiML that
+     * points at one of their ledger-recording routes (shared/routes.ts) is refused.
+     */
+    ownBaseUrls?: readonly string[];
 }
 
 export interface MessageContext {
@@ -232,6 +247,7 @@ const WHATSAPP_E164 = /^whatsapp:\+[1-9]\d{7,14}$/;
 const MESSAGING_SERVICE_SID = /^MG[0-9a-fA-F]{32}$/;
 const CLIENT_ID = /^[A-Za-z0-9._~:-]{1,200}$/;
 const DECIMAL = /^(?:\d+(?:\.\d*)?|\.\d+)$/;
+const FINGERPRINT = /^v1\.[A-Za-z0-9_-]{43}$/;
 const TWIML_DOCUMENT = /^\s*(?:<\?xml\s[^>]*\?>\s*)?<Response(?:\s[^>]*)?(?:\/>|>[\s\S]*<\/Response>)\s*$/;
 /** As shared/twiml.ts `voiceTwiml`: a message that is an http(s) URL is played, anything else said. */
 const URL_TO_PLAY = /^https?:\/\/\S+$/i;
@@ -269,6 +285,10 @@ function buildSchemas(zod: typeof z) {
             .regex(CLIENT_ID, { error: 'must be 1 to 200 characters of A-Z a-z 0-9 . _ ~ : -' })
             .optional(),
         statusCallback: zod.string().refine(isHttpUrl, { error: 'must be an http(s) URL' }).optional(),
+        fingerprint: zod
+            .string()
+            .regex(FINGERPRINT, { error: 'must be a fingerprint written by the HTTP API' })
+            .optional(),
     };
     const seconds = (min: number, max: number) =>
         zod
@@ -310,6 +330,7 @@ function buildSchemas(zod: typeof z) {
             .string()
             .refine((v) => v.length <= MAX_TWIML_LENGTH, {
                 error: `must be at most ${MAX_TWIML_LENGTH} characters (UTF-16 code units)`,
+                abort: true,
             })
             .regex(TWIML_DOCUMENT, { error: 'must be a TwiML document with a <Response> root element' })
             .optional(),
@@ -377,7 +398,7 @@ function toFieldErrors(issues: readonly z.core.$ZodIssue[], input: unknown): Fie
         }
         if (issue.code === 'unrecognized_keys') {
             for (const key of issue.keys) {
-                errors.push({ field: fieldPath([...issue.path, key]), message: 'is not a known field' });
+                errors.push({ field: fieldPath([...issue.path, key]), message: UNKNOWN_FIELD });
             }
         } else if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) {
             errors.push({ field: fieldPath(issue.path), message: 'is required' });
@@ -420,7 +441,9 @@ export function parseOutbound(input: unknown, kind?: OutboundKind, options?: Par
     const parsed = type === 'sms' ? sms.safeParse(input) : call.safeParse(input);
     const flagged = new Set<string>();
     if (!parsed.success) {
-        errors.push(...toFieldErrors(parsed.error.issues, input));
+        // Appended one by one: spreading a hundred thousand unknown-key errors into push() would overflow
+        // the call stack.
+        for (const error of toFieldErrors(parsed.error.issues, input)) errors.push(error);
         for (const issue of parsed.error.issues) {
             const [head] = issue.path;
             if (typeof head === 'string') flagged.add(head);
@@ -428,7 +451,9 @@ export function parseOutbound(input: unknown, kind?: OutboundKind, options?: Par
     }
     // The rules across fields, applied to the fields that are valid on their own.
     const valid = (name: string): boolean => !flagged.has(name);
-    errors.push(...(type === 'sms' ? smsRules(input, valid, options) : callRules(input, valid, options)));
+    for (const error of type === 'sms' ? smsRules(input, valid, options) : callRules(input, valid, options)) {
+        errors.push(error);
+    }
 
     if (!parsed.success || errors.length > 0) return { ok: false, errors };
     const value = { ...parsed.data, type, version: OUTBOUND_MESSAGE_VERSION } as OutboundRequest;
@@ -469,6 +494,14 @@ function smsRules(
         if (!hasMedia && (body === undefined || body.trim() === '')) {
             errors.push({ field: 'body', message: 'is required: give a body or at least one mediaUrl' });
         }
+    }
+    const own = options?.ownBaseUrls ?? [];
+    if (valid('statusCallback'))
+        errors.push(...ownRouteErrors('statusCallback', [str(input.statusCallback)], own));
+    if (valid('mediaUrl') && Array.isArray(input.mediaUrl)) {
+        input.mediaUrl.forEach((url: unknown, index) => {
+            errors.push(...ownRouteErrors(`mediaUrl[${String(index)}]`, [str(url)], own));
+        });
     }
     if (!valid('from') || !valid('messagingServiceSid')) return errors;
 
@@ -516,22 +549,73 @@ function callRules(
     if (options !== undefined && given.length === 0 && options.defaultVoiceUrl === undefined) {
         errors.push({ field: 'url', message: MSG_NO_VOICE_URL });
     }
+    const own = options?.ownBaseUrls ?? [];
+    if (valid('statusCallback'))
+        errors.push(...ownRouteErrors('statusCallback', [str(input.statusCallback)], own));
+    if (valid('url')) errors.push(...ownRouteErrors('url', [str(input.url)], own));
+    const twimlText = valid('twiml') ? str(input.twiml) : undefined;
+    if (twimlText !== undefined) errors.push(...ownRouteErrors('twiml', urlsInTwiml(twimlText, own), own));
     if (given.length === 1) {
         const say = valid('say') ? str(input.say) : undefined;
         const message = valid('message') ? input.message : undefined;
         const messages = Array.isArray(message)
             ? message.filter((m): m is string => typeof m === 'string')
             : undefined;
-        const twiml = say !== undefined || messages !== undefined ? inlineTwiml(say, messages) : undefined;
-        if (twiml !== undefined && twiml.length > MAX_TWIML_LENGTH) {
-            errors.push({ field: given[0] ?? '', message: tooMuchTwiml(twiml.length) });
+        const texts = say !== undefined ? [say] : (messages ?? []);
+        // Escaping only lengthens text, so what is kept of it bounds the TwiML from below: a long `say` is
+        // refused before twilio's builder makes several times its size of XML.
+        const kept = texts.reduce((sum, text) => sum + toXmlText(text).trim().length, 0);
+        if (kept > MAX_TWIML_LENGTH) {
+            errors.push({ field: given[0] ?? '', message: tooMuchTwiml(kept, 'over') });
+        } else if (say !== undefined || messages !== undefined) {
+            const twiml = inlineTwiml(say, messages);
+            if (twiml.length > MAX_TWIML_LENGTH) {
+                errors.push({ field: given[0] ?? '', message: tooMuchTwiml(twiml.length) });
+            }
         }
     }
     return errors;
 }
 
-const tooMuchTwiml = (length: number): string =>
-    `makes ${length} characters of TwiML; Twilio accepts at most ${MAX_TWIML_LENGTH}`;
+const tooMuchTwiml = (length: number, over?: 'over'): string =>
+    `makes ${over === undefined ? String(length) : `over ${String(MAX_TWIML_LENGTH)}`} characters of TwiML; Twilio accepts at most ${String(MAX_TWIML_LENGTH)}`;
+
+const MSG_RECORDING_ROUTE = `must not point at this app's ${RECORDING_ROUTES.map((route) => `/${ROUTE_PREFIX}/${route}`).join(' or ')}: Twilio's requests there are recorded in the ledger`;
+
+/** An error on `field` when any of `urls` points at one of the app's ledger-recording routes. */
+function ownRouteErrors(
+    field: string,
+    urls: readonly (string | undefined)[],
+    ownBaseUrls: readonly string[],
+): FieldError[] {
+    const hit = urls.some((url) => url !== undefined && pointsAtRecordingRoute(url, ownBaseUrls));
+    return hit ? [{ field, message: MSG_RECORDING_ROUTE }] : [];
+}
+
+const XML_ENTITY = /&(?:#x([0-9a-f]{1,6})|#(\d{1,7})|(amp|lt|gt|quot|apos));/gi;
+const NAMED_ENTITIES: Readonly<Record<string, string>> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+/**
+ * The URLs a TwiML document can make Twilio request: absolute http(s) URLs anywhere in it, and values
+ * that start with `/` (relative or scheme-relative), resolved against each of the app's base URLs. Entities
+ * are decoded first, so `h&#116;tp://…` is seen as what Twilio would read. Linear in the document.
+ */
+function urlsInTwiml(twiml: string, ownBaseUrls: readonly string[]): string[] {
+    const text = twiml.replace(XML_ENTITY, (entity, hex?: string, decimal?: string, name?: string) => {
+        const code =
+            hex !== undefined ? parseInt(hex, 16) : decimal !== undefined ? Number(decimal) : undefined;
+        if (code !== undefined) return code <= 0x10ffff ? String.fromCodePoint(code) : entity;
+        return NAMED_ENTITIES[(name ?? '').toLowerCase()] ?? entity;
+    });
+    const urls: string[] = [...(text.match(/https?:\/\/[^\s"'<>]+/gi) ?? [])];
+    for (const match of text.matchAll(/(?:=\s*["']|>)\s*(\/[^\s"'<>]*)/g)) {
+        const path = match[1] ?? '';
+        for (const base of ownBaseUrls) {
+            if (URL.canParse(path, `${base}/`)) urls.push(new URL(path, `${base}/`).href);
+        }
+    }
+    return urls;
+}
 
 let voiceResponse: typeof VoiceResponse | undefined;
 
@@ -658,4 +742,49 @@ export function summarize(message: OutboundRequest): OutboundSummary {
         summary.mediaCount = message.mediaUrl?.length ?? 0;
     }
     return summary;
+}
+
+/**
+ * What makes two requests under one id the same request, in the sense of the IETF `Idempotency-Key`
+ * draft: SHA-256 over the canonical JSON (keys sorted) of every validated field but `id` and
+ * `fingerprint`, so a changed recipient, body, sender or kind gives another fingerprint. Versioned
+ * (`v1.`), so a later canonical form can be told from this one.
+ */
+export function requestFingerprint(request: OutboundRequest): string {
+    const { id: _id, fingerprint: _fingerprint, ...content } = request;
+    const entries = Object.entries(content).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const canonical = JSON.stringify(Object.fromEntries(entries));
+    return `v1.${createHash('sha256').update(canonical).digest('base64url')}`;
+}
+
+/**
+ * Field errors as one line, at most {@link MAX_REPORTED_ERRORS} listed and the rest counted. For a log
+ * (`forLog`), fields the schema does not know are only counted, with masked names: a payload's keys can
+ * be personal data too. The ledger record, which holds the recipient's number anyway, names them.
+ */
+export function describeFieldErrors(
+    errors: readonly FieldError[],
+    options: { forLog?: boolean } = {},
+): string {
+    const masked = options.forLog === true;
+    const unknown = masked ? errors.filter((error) => error.message === UNKNOWN_FIELD) : [];
+    const listed = masked ? errors.filter((error) => error.message !== UNKNOWN_FIELD) : errors;
+    const parts = listed.slice(0, MAX_REPORTED_ERRORS).map((error) => `${error.field}: ${error.message}`);
+    if (listed.length > MAX_REPORTED_ERRORS) {
+        parts.push(`and ${String(listed.length - MAX_REPORTED_ERRORS)} more field errors`);
+    }
+    if (unknown.length > 0) {
+        const names = unknown.slice(0, MAX_REPORTED_ERRORS).map((error) => maskFieldName(error.field));
+        const more = unknown.length > names.length ? ', …' : '';
+        parts.push(
+            `${String(unknown.length)} unknown field${unknown.length === 1 ? '' : 's'} (${names.join(', ')}${more})`,
+        );
+    }
+    return parts.join('; ');
+}
+
+/** A field name reduced to its first character, enough to tell a typo from a stray payload. */
+function maskFieldName(name: string): string {
+    const first = String.fromCodePoint(name.codePointAt(0) ?? 0x3f);
+    return `${/[\p{L}\p{N}_]/u.test(first) ? first : '?'}***`;
 }

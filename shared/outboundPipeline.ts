@@ -12,7 +12,9 @@ import type { Ledger, LedgerRecord } from './ledger';
 import { applyStatus, isTerminal } from './messageStatus';
 import {
     decodeQueueItem,
+    describeFieldErrors,
     parseOutbound,
+    requestFingerprint,
     summarize,
     toCallCreateParams,
     toMessageCreateParams,
@@ -20,6 +22,7 @@ import {
     type ParseOptions,
 } from './outboundMessage';
 import { maskPhone } from './redact';
+import { defaultVoiceUrl, statusCallbackUrl } from './routes';
 import type { Twilio, TwilioClientFactory } from './twilioClient';
 import { classifySendError, describeSendError } from './twilioErrors';
 
@@ -65,7 +68,12 @@ export type OutboundOutcome =
     | { kind: 'found-at-twilio'; id: string; sid: string }
     | { kind: 'already-final'; id: string; status: string }
     | { kind: 'rejected'; id: string; errors: string }
-    | { kind: 'failed'; id: string; code: string | undefined; message: string };
+    | { kind: 'failed'; id: string; code: string | undefined; message: string }
+    /** A copy whose request differs from the one recorded under its id: never sent. */
+    | { kind: 'conflict'; id: string };
+
+/** The history status that notes a refused queue copy of another request under a record's id. */
+export const CONFLICTING_COPY = 'conflicting-copy';
 
 /** A failure worth retrying: the queue function rethrows it so the host redelivers the message. */
 export class TransientSendError extends Error {
@@ -85,16 +93,9 @@ export function parseOptions(settings: {
                 ? {}
                 : { messagingServiceSid: settings.messagingServiceSid }),
         },
-        defaultVoiceUrl:
-            settings.publicBaseUrl === undefined ? undefined : `${settings.publicBaseUrl}/api/voice`,
+        defaultVoiceUrl: defaultVoiceUrl(settings.publicBaseUrl),
+        ownBaseUrls: settings.publicBaseUrl === undefined ? [] : [settings.publicBaseUrl],
     };
-}
-
-/** Our status callback for a message id, or undefined when the public URL is unknown. */
-export function statusCallbackUrl(publicBaseUrl: string | undefined, id: string): string | undefined {
-    return publicBaseUrl === undefined
-        ? undefined
-        : `${publicBaseUrl}/api/status?id=${encodeURIComponent(id)}`;
 }
 
 /** The ledger id for a queue message: the producer's `id`, or one derived from the queue message. */
@@ -128,9 +129,15 @@ export async function processOutbound(
     const parsed = parseOutbound(decoded.value, undefined, parseOptions(deps));
     if (!parsed.ok) return reject(deps, id, parsed.errors, decoded.value);
     const request = parsed.value;
+    const fingerprint = requestFingerprint(request);
+    if (request.fingerprint !== undefined && request.fingerprint !== fingerprint) {
+        // The API wrote the fingerprint of what it accepted; this copy says something else.
+        const message = 'does not match the message: the message was changed after the API accepted it';
+        return reject(deps, id, [{ field: 'fingerprint', message }], decoded.value);
+    }
 
     try {
-        return await send(deps, id, request, now);
+        return await send(deps, id, request, fingerprint, now);
     } catch (error) {
         if (queueMessage.dequeueCount < deps.maxDequeueCount) throw error;
         // This was the last attempt: the host moves the message to the poison queue next. If the attempt
@@ -185,12 +192,14 @@ async function send(
     deps: OutboundDependencies,
     id: string,
     request: OutboundRequest,
+    fingerprint: string,
     now: () => Date,
 ): Promise<OutboundOutcome> {
     const { ledger, log } = deps;
     const token = randomUUID();
     const leaseMs = deps.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS;
     let earlierClaim: string | undefined;
+    let conflict = false as boolean; // set by the ledger's mutate callback
     // The token first: if Key Vault is unreachable, fail before claiming, so the retry is not held off by
     // a claim that never called Twilio.
     let client = await deps.twilio.get();
@@ -198,6 +207,8 @@ async function send(
     const claimed = await ledger.update(id, (current) => {
         const at = now();
         earlierClaim = undefined;
+        conflict = current?.fingerprint !== undefined && current.fingerprint !== fingerprint;
+        if (current !== undefined && conflict) return noteConflictingCopy(current, at);
         if (current !== undefined) {
             if (current.sid !== undefined || isTerminal(current.type, current.status)) return undefined;
             if (current.claim !== undefined) {
@@ -205,9 +216,11 @@ async function send(
                 earlierClaim = current.claim.at;
             }
         }
-        const base = current ?? newRecord(id, request, at);
+        const base = current ?? newRecord(id, request, fingerprint, at);
         return {
             ...base,
+            // A record from before fingerprints were kept takes this request's.
+            fingerprint: base.fingerprint ?? fingerprint,
             status: 'sending',
             attempts: base.attempts + 1,
             claim: {
@@ -219,6 +232,12 @@ async function send(
         };
     });
     if (claimed === undefined) throw new Error(`The ledger returned no record for ${id}`);
+    if (conflict) {
+        log.warn(
+            `Outbound ${id}: not sent: this queue copy is another request than the one recorded under its id`,
+        );
+        return { kind: 'conflict', id };
+    }
     if (claimed.sid !== undefined) {
         log.log(`Outbound ${id}: already sent as ${claimed.sid}; not sending again`);
         return { kind: 'already-sent', id, sid: claimed.sid };
@@ -250,7 +269,7 @@ async function send(
         }
     }
 
-    const { defaults, defaultVoiceUrl } = parseOptions(deps);
+    const { defaults, defaultVoiceUrl: voiceUrl } = parseOptions(deps);
     const context = {
         id,
         defaults,
@@ -263,7 +282,7 @@ async function send(
                 request.type === 'sms'
                     ? await client.messages.create(toMessageCreateParams(request, context))
                     : await client.calls.create(
-                          await toCallCreateParams(request, { ...context, defaultVoiceUrl }),
+                          await toCallCreateParams(request, { ...context, defaultVoiceUrl: voiceUrl }),
                       );
             break;
         } catch (error) {
@@ -380,18 +399,21 @@ async function findEarlierSend(
         .reverse();
     for (const candidate of recent) {
         const owner = await ledger.idForSid(candidate.sid);
-        if (owner === undefined || owner === id) {
+        // A record keyed by the SID itself holds callbacks that matched no send of ours (statusCallback.ts):
+        // it says nothing about whose send this is.
+        if (owner === undefined || owner === id || owner === candidate.sid) {
             return { sid: candidate.sid, status: candidate.status, from: candidate.from };
         }
     }
     return undefined;
 }
 
-function newRecord(id: string, request: OutboundRequest, at: Date): LedgerRecord {
+function newRecord(id: string, request: OutboundRequest, fingerprint: string, at: Date): LedgerRecord {
     const summary = summarize(request);
     return {
         ...summary,
         id,
+        fingerprint,
         direction: 'outbound',
         status: 'queued',
         history: [],
@@ -399,6 +421,19 @@ function newRecord(id: string, request: OutboundRequest, at: Date): LedgerRecord
         createdAt: at.toISOString(),
         updatedAt: at.toISOString(),
     };
+}
+
+/**
+ * The record with a note that a queue copy of another request under its id was refused (once: the note
+ * is deduplicated like any status event); undefined when it is already noted.
+ */
+function noteConflictingCopy(record: LedgerRecord, at: Date): LedgerRecord | undefined {
+    return applyStatus(record, {
+        status: CONFLICTING_COPY,
+        at: at.toISOString(),
+        source: 'app',
+        detail: 'a queue copy of another request under this id was not sent (its fingerprint differs)',
+    });
 }
 
 function releaseClaim(record: LedgerRecord, token: string): LedgerRecord {
@@ -417,7 +452,7 @@ async function reject(
     errors: readonly { field: string; message: string }[],
     value: unknown,
 ): Promise<OutboundOutcome> {
-    const text = errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+    const text = describeFieldErrors(errors);
     const at = (deps.now ?? (() => new Date()))();
     await deps.ledger.update(id, (current) => {
         // An invalid copy never overwrites a message that was accepted under the same id.
@@ -441,7 +476,7 @@ async function reject(
             errorMessage: text,
         };
     });
-    deps.log.warn(`Outbound ${id} rejected, not sent: ${text}`);
+    deps.log.warn(`Outbound ${id} rejected, not sent: ${describeFieldErrors(errors, { forLog: true })}`);
     return { kind: 'rejected', id, errors: text };
 }
 

@@ -1,20 +1,52 @@
 /**
  * Twilio status callbacks and inbound messages, recorded in the ledger.
+ *
+ * A status callback can only change the record of the send that produced it. Twilio signs whatever
+ * callback URL a send named, so the `id` in the URL proves nothing by itself: a callback fills in or
+ * updates the record under that id only when the record is waiting for exactly this send (it holds this
+ * SID, or it has no SID yet, holds a send claim, and its recipient and sender are the callback's). Any
+ * other callback is kept under its own SID, where an operator can see it, and no record is created under
+ * an id that has none.
  */
 
 import type { Ledger, LedgerRecord } from './ledger';
 import { applyStatus } from './messageStatus';
 
 const ID = /^[A-Za-z0-9._~:-]{1,200}$/;
+const SID = /^[A-Z]{2}[0-9a-fA-F]{32}$/;
+// Twilio's statuses are lower-case words joined by dashes (`no-answer`) or underscores
+// (`partially_delivered`).
+const STATUS = /^[a-z][a-z_-]{0,31}$/;
 
 export type StatusCallbackResult =
-    | { kind: 'updated' | 'unchanged' | 'recorded-unknown'; id: string; sid: string; status: string }
+    | {
+          /**
+           * `updated` / `unchanged`: the record the callback belongs to; `recorded-unknown`: a new record
+           * under the SID; `unmatched`: the URL named a record this send does not belong to, so the
+           * callback went to the SID's record instead.
+           */
+          kind: 'updated' | 'unchanged' | 'recorded-unknown' | 'unmatched';
+          id: string;
+          sid: string;
+          status: string;
+      }
     | { kind: 'invalid'; message: string };
 
+interface Callback {
+    sid: string;
+    status: string;
+    type: 'sms' | 'call';
+    to: string | null;
+    from: string | null;
+    messagingServiceSid: string | null;
+    errorCode: string | undefined;
+    at: string;
+}
+
 /**
- * Applies one message or call status callback. `id` is ours, from the callback URL; without it (or when
- * it is unknown) the SID is the record's id, so a callback for a message we did not send is recorded, not
- * dropped. Updates are idempotent and never move a status backwards (see messageStatus.ts).
+ * Applies one message or call status callback. `id` is ours, from the callback URL; the record under it
+ * is only touched when this send is the one it is waiting for (see the module comment). Updates are
+ * idempotent and never move a status backwards (see messageStatus.ts).
  */
 export async function recordStatusCallback(
     ledger: Ledger,
@@ -26,28 +58,88 @@ export async function recordStatusCallback(
     const isCall = callSid !== null && form.get('CallStatus') !== null;
     const sid = isCall ? callSid : (form.get('MessageSid') ?? form.get('SmsSid'));
     const status = isCall ? form.get('CallStatus') : (form.get('MessageStatus') ?? form.get('SmsStatus'));
-    if (
-        sid === null ||
-        status === null ||
-        !/^[A-Z]{2}[0-9a-fA-F]{32}$/.test(sid) ||
-        !/^[a-z-]{1,32}$/.test(status)
-    ) {
+    if (sid === null || status === null || !SID.test(sid) || !STATUS.test(status)) {
         return {
             kind: 'invalid',
             message: 'expected MessageSid and MessageStatus, or CallSid and CallStatus',
         };
     }
-    const key = id !== null && ID.test(id) ? id : sid;
-    const at = now().toISOString();
-    const errorCode = form.get('ErrorCode') ?? undefined;
+    const callback: Callback = {
+        sid,
+        status,
+        type: isCall ? 'call' : 'sms',
+        to: form.get('To'),
+        from: form.get('From'),
+        messagingServiceSid: form.get('MessagingServiceSid'),
+        errorCode: form.get('ErrorCode') ?? undefined,
+        at: now().toISOString(),
+    };
+
+    if (id !== null && ID.test(id) && id !== sid) {
+        let kind = 'unmatched' as 'updated' | 'unchanged' | 'unmatched'; // set by mutate
+        await ledger.update(id, (current) => {
+            kind = 'unmatched';
+            if (current === undefined || !isWaitingFor(current, callback)) return undefined;
+            const next = applyStatus(current, statusEvent(callback));
+            kind = next === undefined ? 'unchanged' : 'updated';
+            return next;
+        });
+        if (kind !== 'unmatched') return { kind, id, sid, status };
+        const stray = await recordUnderSid(ledger, form, callback);
+        return { kind: 'unmatched', id: sid, sid, status: stray.status };
+    }
+    const result = await recordUnderSid(ledger, form, callback);
+    return { kind: result.kind, id: sid, sid, status };
+}
+
+/**
+ * Whether `record` is waiting for this send: it holds the callback's SID; or it holds none yet, has a
+ * send claim (live, or kept after an attempt whose outcome is unknown) or was dead-lettered after an
+ * attempt, and its recipient and sender are the callback's. A queued record that was never claimed
+ * cannot have produced a callback.
+ */
+function isWaitingFor(record: LedgerRecord, callback: Callback): boolean {
+    if (record.direction !== 'outbound' || record.type !== callback.type) return false;
+    if (record.sid !== undefined) return record.sid === callback.sid;
+    // A dead-lettered record's last attempt may have reached Twilio before we gave up on it.
+    const attempted =
+        record.claim !== undefined || (record.status === 'dead-lettered' && record.attempts > 0);
+    if (!attempted || record.to === undefined || record.to !== callback.to) return false;
+    const agrees = (ours: string | undefined, theirs: string | null) =>
+        ours === undefined || theirs === null || ours === theirs;
+    return (
+        agrees(record.from, callback.from) && agrees(record.messagingServiceSid, callback.messagingServiceSid)
+    );
+}
+
+function statusEvent(callback: Callback) {
+    return {
+        status: callback.status,
+        at: callback.at,
+        source: 'twilio' as const,
+        sid: callback.sid,
+        ...(callback.errorCode === undefined
+            ? {}
+            : { errorCode: callback.errorCode, errorMessage: `Twilio error ${callback.errorCode}` }),
+    };
+}
+
+/** The callback in the record keyed by its SID, created when there is none. */
+async function recordUnderSid(
+    ledger: Ledger,
+    form: URLSearchParams,
+    callback: Callback,
+): Promise<{ kind: 'updated' | 'unchanged' | 'recorded-unknown'; status: string }> {
+    const { sid, at } = callback;
     let kind: 'updated' | 'unchanged' | 'recorded-unknown' = 'unchanged';
-    await ledger.update(key, (current) => {
+    const stored = await ledger.update(sid, (current) => {
+        kind = 'unchanged';
         const base: LedgerRecord = current ?? {
-            id: key,
+            id: sid,
             direction: form.get('Direction')?.startsWith('inbound') === true ? 'inbound' : 'outbound',
-            type: isCall ? 'call' : 'sms',
-            ...(form.get('To') === null ? {} : { to: form.get('To') ?? undefined }),
-            ...(form.get('From') === null ? {} : { from: form.get('From') ?? undefined }),
+            type: callback.type,
+            ...(callback.to === null ? {} : { to: callback.to }),
+            ...(callback.from === null ? {} : { from: callback.from }),
             mediaCount: 0,
             sid,
             status: 'unknown',
@@ -56,37 +148,41 @@ export async function recordStatusCallback(
             createdAt: at,
             updatedAt: at,
         };
-        // A callback whose SID differs from the record's (our id names another send) only adds to the
-        // history; applyStatus keeps the record's status for it.
-        const next = applyStatus(
-            { ...base, sid: base.sid ?? sid },
-            {
-                status,
-                at,
-                source: 'twilio',
-                sid,
-                ...(errorCode === undefined ? {} : { errorCode, errorMessage: `Twilio error ${errorCode}` }),
-            },
-        );
+        const next = applyStatus({ ...base, sid: base.sid ?? sid }, statusEvent(callback));
         if (current === undefined) {
             kind = 'recorded-unknown';
             return next ?? base;
         }
         if (next !== undefined) kind = 'updated';
-        return next ?? (current.sid === undefined ? { ...current, sid, updatedAt: at } : undefined);
+        return next;
     });
-    return { kind, id: key, sid, status };
+    return { kind, status: stored?.status ?? callback.status };
+}
+
+/**
+ * Whether a request to the Messaging webhook is a message status callback rather than an inbound message
+ * (a send whose status callback pointed at `/api/sms`): it carries `MessageStatus`, or an `SmsStatus`
+ * other than the `received` / `receiving` of an inbound message.
+ */
+export function isMessageStatusCallback(form: URLSearchParams): boolean {
+    const smsStatus = form.get('SmsStatus');
+    return (
+        form.has('MessageStatus') ||
+        (smsStatus !== null && smsStatus !== 'received' && smsStatus !== 'receiving')
+    );
 }
 
 /**
  * Records an inbound message, deduplicated on its MessageSid (Twilio may retry a webhook). Only the body's
- * length is kept unless `storeBody` is on.
+ * length is kept unless `storeBody` is on. A status callback posted to the Messaging webhook is not an
+ * inbound message and records nothing (`not-inbound`).
  */
 export async function recordInboundMessage(
     ledger: Ledger,
     form: URLSearchParams,
     now: () => Date = () => new Date(),
-): Promise<'created' | 'exists' | 'invalid'> {
+): Promise<'created' | 'exists' | 'invalid' | 'not-inbound'> {
+    if (isMessageStatusCallback(form)) return 'not-inbound';
     const sid = form.get('MessageSid') ?? form.get('SmsMessageSid');
     if (sid === null || !/^(SM|MM)[0-9a-fA-F]{32}$/.test(sid)) return 'invalid';
     const at = now().toISOString();

@@ -95,6 +95,12 @@ export async function smsReplyTwiml(reply: string, inboundBody: string | undefin
     return response.toString();
 }
 
+/** An empty Messaging `<Response/>`: nothing is sent back. */
+export async function emptyMessagingTwiml(): Promise<string> {
+    const MessagingResponse = await loadMessagingResponse();
+    return new MessagingResponse().toString();
+}
+
 /** An HTTP 200 carrying a TwiML document. */
 export function twimlResponse(xml: string): HttpResponseInit {
     return { status: 200, headers: { 'Content-Type': 'text/xml' }, body: xml };

@@ -524,7 +524,12 @@ describe('API: send', () => {
 
         const queued = await record(id);
         expect(queued).toMatchObject({ status: 'queued', attempts: 0, to, type: 'sms', bodyLength: 11 });
-        expect(queued.history.map((e) => [e.status, e.source])).toEqual([['queued', 'app']]);
+        expect(queued.acceptLease).toBeUndefined();
+        expect(queued.fingerprint).toMatch(/^v1\.[A-Za-z0-9_-]{43}$/);
+        expect(queued.history.map((e) => [e.status, e.source])).toEqual([
+            ['accepting', 'app'],
+            ['queued', 'app'],
+        ]);
 
         const items = await receiveAll(queue);
         expect(items).toHaveLength(1);
@@ -534,6 +539,7 @@ describe('API: send', () => {
             id,
             to,
             body: 'via the API',
+            fingerprint: queued.fingerprint,
         });
         await queue.clearMessages();
         const outcome = await processOutbound(
@@ -569,7 +575,7 @@ describe('API: send', () => {
         expect(env.sandbox.calls.filter((c) => c.to === to)).toHaveLength(1);
     });
 
-    it('a retried POST with the same key → same id; enqueued twice at most, sent once; not enqueued once sent', async () => {
+    it('a retried POST with the same key and request → same id and status, enqueued and sent once', async () => {
         const queue = await newQueue();
         const to = freshNumber();
         const key = 'order-7781:notify';
@@ -591,10 +597,11 @@ describe('API: send', () => {
             body: { id: key, status: 'queued' },
         });
         expect(retried).toEqual(first);
-        expect((await queue.peekMessages({ numberOfMessages: 32 })).peekedMessageItems).toHaveLength(2);
+        // The first POST's enqueue was confirmed in the ledger, so the retry enqueues nothing.
+        expect((await queue.peekMessages({ numberOfMessages: 32 })).peekedMessageItems).toHaveLength(1);
 
         const outcomes = await processQueue(queue);
-        expect(outcomes.map((o) => o.kind)).toEqual(['sent', 'already-sent']);
+        expect(outcomes.map((o) => o.kind)).toEqual(['sent']);
         const messages = env.sandbox.messages.filter((m) => m.to === to);
         expect(messages).toHaveLength(1);
         expect(await record(key)).toMatchObject({ sid: messages[0]?.sid, attempts: 1 });
@@ -608,7 +615,7 @@ describe('API: send', () => {
         expect((await queue.peekMessages({ numberOfMessages: 32 })).peekedMessageItems).toHaveLength(0);
     });
 
-    it('the same key on an inbound message id is refused', async () => {
+    it('the same key on an inbound message id is refused with 422', async () => {
         const queue = await newQueue();
         const sid = newSid('SM');
         await recordInboundMessage(
@@ -624,8 +631,8 @@ describe('API: send', () => {
                 apiDeps(queue),
             ),
         );
-        expect(response.status).toBe(400);
-        expect(response.body.errors).toEqual([{ field: 'id', message: expect.any(String) as string }]);
+        expect(response.status).toBe(422);
+        expect(response.body).toMatchObject({ error: 'idempotency_key_reused', id: sid });
         expect((await record(sid)).direction).toBe('inbound');
         expect((await queue.peekMessages()).peekedMessageItems).toHaveLength(0);
     });
@@ -969,7 +976,7 @@ describe('API: list', () => {
         const response = await list('?dateSent=2024-02-30');
         expect(response.status).toBe(400);
         expect(response.body.errors).toEqual([
-            { field: 'dateSent', message: 'must be a date as YYYY-MM-DD' },
+            { field: 'dateSent', message: 'must be a date as YYYY-MM-DD, from 1970-01-01 to 9999-12-31' },
         ]);
     });
 });

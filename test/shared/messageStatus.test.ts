@@ -375,15 +375,20 @@ describe('applyStatus: final statuses are sticky', () => {
 describe('applyStatus: unknown statuses', () => {
     it('records an unknown status in history without changing the current one', () => {
         const sent = applyAll(record(), [twilio('sent', 1)]);
-        const next = applyStatus(sent, twilio('partially_delivered', 2));
+        const next = applyStatus(sent, twilio('transcoding', 2));
         expect(next).toEqual({
             ...sent,
-            history: [
-                ...sent.history,
-                { status: 'partially_delivered', at: t(2), source: 'twilio', sid: SID },
-            ],
+            history: [...sent.history, { status: 'transcoding', at: t(2), source: 'twilio', sid: SID }],
         });
-        expect(applyStatus(next ?? sent, twilio('partially_delivered', 3))).toBeUndefined();
+        expect(applyStatus(next ?? sent, twilio('transcoding', 3))).toBeUndefined();
+    });
+
+    it("takes Twilio's underscore status partially_delivered as final, like delivered", () => {
+        const sent = applyAll(record(), [twilio('sent', 1)]);
+        const partial = applyStatus(sent, twilio('partially_delivered', 2));
+        expect(partial?.status).toBe('partially_delivered');
+        expect(isTerminal('sms', 'partially_delivered')).toBe(true);
+        expect(applyStatus(partial ?? sent, twilio('sent', 3))?.status).toBe('partially_delivered');
     });
 
     it('moves a record whose current status is unknown to any known status', () => {

@@ -31,6 +31,7 @@
 import {
     checkListQuery,
     LedgerQueryError,
+    MAX_DETAIL,
     MAX_HISTORY,
     isValidLedgerId,
     type Ledger,
@@ -211,11 +212,12 @@ function count(value: number): number {
 
 /** The newest events that fit, as the Table ledger serialises and parses its `history` property. */
 function storedHistory(history: readonly StatusEvent[]): StatusEvent[] {
-    const events = history.slice(-MAX_HISTORY).map(({ status, at, source, sid }) => ({
+    const events = history.slice(-MAX_HISTORY).map(({ status, at, source, sid, detail }) => ({
         status,
         at,
         source,
         ...(sid === undefined ? {} : { sid }),
+        ...(detail === undefined ? {} : { detail: detail.slice(0, MAX_DETAIL) }),
     }));
     while (JSON.stringify(events).length > MAX_HISTORY_JSON && events.length > 0) events.shift();
     // What the Table ledger's parser keeps (records are built at run time from untyped input).
@@ -264,6 +266,11 @@ function store(record: LedgerRecord, storeBody: boolean): LedgerRecord {
             stored.claim = { token, at, leaseUntil };
         }
     }
+    if (record.fingerprint !== undefined) stored.fingerprint = record.fingerprint;
+    if (record.acceptLease !== undefined) {
+        const { token, until } = record.acceptLease;
+        stored.acceptLease = { token, until };
+    }
     const strings = [
         stored.id,
         stored.status,
@@ -274,6 +281,8 @@ function store(record: LedgerRecord, storeBody: boolean): LedgerRecord {
         stored.messagingServiceSid,
         stored.sid,
         stored.claim === undefined ? undefined : JSON.stringify(stored.claim),
+        stored.fingerprint,
+        stored.acceptLease === undefined ? undefined : JSON.stringify(stored.acceptLease),
     ];
     if (strings.some((value) => value !== undefined && value.length > MAX_STRING_PROPERTY)) {
         throw new TableServiceError(400, 'PropertyValueTooLarge', 'The property value exceeds 64KB');
