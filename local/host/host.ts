@@ -4,7 +4,7 @@
  */
 
 import type { RegisteredFunction } from './functionsCore';
-import { httpRoutes, startHttpServer, type HttpRoute } from './httpServer';
+import { httpRoutes, maxRequestBodyBytes, startHttpServer, type HttpRoute } from './httpServer';
 import type { FunctionsLibrary, HostLogger } from './invoke';
 import { loadApp, readHostJson } from './loader';
 import { createQueueOutputWriter } from './queueOutput';
@@ -79,7 +79,14 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const routes = httpRoutes(app.functions, hostJson.routePrefix);
     let server;
     try {
-        server = await startHttpServer({ lib, routes, port: options.port, log, queueOutput });
+        server = await startHttpServer({
+            lib,
+            routes,
+            port: options.port,
+            log,
+            queueOutput,
+            maxBodyBytes: maxRequestBodyBytes(settings),
+        });
     } catch (error) {
         await Promise.all(listeners.map((l) => l.stop()));
         throw error;

@@ -71,12 +71,47 @@ export function compileRoute(template: string): (path: string) => Record<string,
         const match = regex.exec(path);
         if (match === null) return undefined;
         const params: Record<string, string> = {};
-        names.forEach((name, i) => {
+        for (const [i, name] of names.entries()) {
             const value = match[i + 1];
-            if (value !== undefined) params[name] = decodeURIComponent(value);
-        });
+            if (value === undefined) continue;
+            const decoded = decodePathSegment(value);
+            // The server answers a malformed path 400 before routing; here it simply does not match.
+            if (decoded === undefined) return undefined;
+            params[name] = decoded;
+        }
         return params;
     };
+}
+
+/** `decodeURIComponent`, or `undefined` for malformed percent-encoding (`%A`, `%`, `%E0%A4%A`, bad UTF-8). */
+export function decodePathSegment(text: string): string | undefined {
+    try {
+        return decodeURIComponent(text);
+    } catch {
+        return undefined;
+    }
+}
+
+/**
+ * The request limits of the Functions host, which the local host imitates:
+ * - the body: Kestrel's `MaxRequestBodySize`, which the host sets to 100 MB (104,857,600 bytes) and to
+ *   `FUNCTIONS_REQUEST_BODY_SIZE_LIMIT` when that setting holds a number; over it Kestrel answers 413;
+ * - the URL: the documented HTTP trigger limit of 4 KB (4,096 bytes); a longer request target is 414, as
+ *   Kestrel answers a request line over its limit.
+ */
+export const DEFAULT_MAX_REQUEST_BODY_BYTES = 104_857_600;
+export const MAX_URL_BYTES = 4_096;
+
+/** The body limit for `settings`: `FUNCTIONS_REQUEST_BODY_SIZE_LIMIT` when it is a whole number of bytes. */
+export function maxRequestBodyBytes(settings: Readonly<Record<string, string | undefined>>): number {
+    const text = settings.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT?.trim() ?? '';
+    return /^\d{1,15}$/.test(text) ? Number(text) : DEFAULT_MAX_REQUEST_BODY_BYTES;
+}
+
+/** A log-safe name for a request target: its path without the query (which can carry phone numbers). */
+function withoutQuery(target: string): string {
+    const end = target.search(/[?#]/);
+    return end === -1 ? target : target.slice(0, end);
 }
 
 export interface LocalHttpServer {
@@ -85,20 +120,45 @@ export interface LocalHttpServer {
     close(): Promise<void>;
 }
 
-/** Starts the HTTP server on `port` (0 for a free one) on all loopback addresses. */
+/**
+ * Starts the HTTP server on `port` (0 for a free one) on all loopback addresses.
+ *
+ * Before a function runs: a request target over {@link MAX_URL_BYTES} is 414; one that is not a URL, or
+ * whose path has malformed percent-encoding, is 400; no route is 404, another method 405; a body over
+ * `maxBodyBytes` (default {@link DEFAULT_MAX_REQUEST_BODY_BYTES}) is 413, from `Content-Length` before
+ * anything is read, or as soon as the bytes read pass it. Log lines name the path or the route template,
+ * never the query string.
+ */
 export async function startHttpServer(options: {
     lib: FunctionsLibrary;
     routes: readonly HttpRoute[];
     port: number;
     log: HostLogger;
     queueOutput: QueueOutputWriter;
+    maxBodyBytes?: number;
 }): Promise<LocalHttpServer> {
     const { lib, routes, log } = options;
+    const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_REQUEST_BODY_BYTES;
+
+    /** Answers with an empty body and closes the connection, so an unread body is never parsed as a request. */
+    const refuse = (res: ServerResponse, status: number) => {
+        res.writeHead(status, { Connection: 'close', 'Content-Length': '0' }).end();
+    };
 
     const handle = async (req: IncomingMessage, res: ServerResponse) => {
+        const target = req.url ?? '/';
+        if (Buffer.byteLength(target) > MAX_URL_BYTES) {
+            refuse(res, 414);
+            return;
+        }
         const host = req.headers.host ?? `localhost:${String(port)}`;
-        const url = `http://${host}${req.url ?? '/'}`;
-        const pathname = new URL(url).pathname;
+        const url = `http://${host}${target}`;
+        const parsed = URL.canParse(url) ? new URL(url) : undefined;
+        if (parsed === undefined || decodePathSegment(parsed.pathname) === undefined) {
+            refuse(res, 400);
+            return;
+        }
+        const pathname = parsed.pathname;
         const candidates = routes
             .map((route) => ({ route, params: route.match(pathname) }))
             .filter((c) => c.params !== undefined);
@@ -114,8 +174,16 @@ export async function startHttpServer(options: {
             return;
         }
 
-        const chunks: Buffer[] = [];
-        for await (const chunk of req) chunks.push(chunk as Buffer);
+        const declared = req.headers['content-length'];
+        if (declared !== undefined && Number(declared) > maxBodyBytes) {
+            refuse(res, 413);
+            return;
+        }
+        const body = await readBody(req, maxBodyBytes);
+        if (body === undefined) {
+            refuse(res, 413);
+            return;
+        }
         const headers: Record<string, string> = {};
         for (const [name, value] of Object.entries(req.headers)) {
             if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
@@ -125,7 +193,7 @@ export async function startHttpServer(options: {
             url,
             headers,
             params: chosen.params ?? {},
-            body: { bytes: new Uint8Array(Buffer.concat(chunks)) },
+            body: { bytes: new Uint8Array(body) },
         });
 
         let response: AzureFunctions.HttpResponse;
@@ -150,7 +218,13 @@ export async function startHttpServer(options: {
 
     const server: Server = createServer((req, res) => {
         handle(req, res).catch((error: unknown) => {
-            log('error', `Local host failed to serve ${req.method ?? ''} ${req.url ?? ''}: ${String(error)}`);
+            // The path only: a query string can carry phone numbers, and so can an error quoting the URL.
+            const path = withoutQuery(req.url ?? '/');
+            const reason =
+                error instanceof Error
+                    ? `${error.name}: ${error.message.replace(/\?\S*/g, '?…')}`
+                    : typeof error;
+            log('error', `Local host failed to serve ${req.method ?? ''} ${path}: ${reason}`);
             if (!res.headersSent) res.writeHead(500);
             res.end();
         });
@@ -172,6 +246,28 @@ export async function startHttpServer(options: {
                 server.closeAllConnections();
             }),
     };
+}
+
+/**
+ * The request body, or `undefined` as soon as more than `limit` bytes have arrived. The rest of an
+ * oversized body is read and dropped rather than the socket destroyed, so the client can still read the
+ * 413 (the connection is closed after it).
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+    return new Promise((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        let received = 0;
+        req.on('data', (chunk: Buffer) => {
+            if (received > limit) return;
+            received += chunk.length;
+            if (received > limit) {
+                chunks.length = 0;
+                resolve(undefined);
+            } else chunks.push(chunk);
+        });
+        req.on('end', () => resolve(Buffer.concat(chunks)));
+        req.on('error', reject);
+    });
 }
 
 function asResponseInit(result: unknown): AzureFunctions.HttpResponseInit {

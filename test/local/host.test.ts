@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { freePort, startAzurite, stopChild, type Azurite } from '../../local/azurite';
@@ -50,6 +51,7 @@ describe('local host: loading', () => {
         expect(text).toContain(`items: [GET,PUT] ${baseUrl}/api/items/{id:int}/{rest?}`);
         expect(text).toContain(`enqueue: [POST] ${baseUrl}/api/enqueue`);
         expect(text).toContain(`record: queueTrigger on 'records'`);
+        expect(text).toContain(`message: [GET] ${baseUrl}/api/messages/{id}`);
         expect(text).toContain(`alwaysFails: queueTrigger on 'fails'`);
         expect(text).toContain('Function keys are not enforced');
     });
@@ -92,6 +94,121 @@ describe('local host: HTTP', () => {
         await output.waitFor((l) => l.includes('handler failure'));
     });
 });
+
+describe('local host: malformed requests and the Functions host limits', () => {
+    it.each([
+        '/api/messages/%E0%A4%A',
+        '/api/messages/%ZZ',
+        '/api/messages/%C3%28',
+        '/api/items/1/%E0%A4%A',
+        '/api/enqueue%',
+        '/api/voice%',
+    ])('answers 400 for malformed percent-encoding in the path: %s', async (target) => {
+        const response = await fetch(`${baseUrl}${target}`, {
+            method: target.startsWith('/api/enqueue') ? 'POST' : 'GET',
+        });
+        expect(response.status).toBe(400);
+        const failed = (l: string) => l.includes('Local host failed to serve') && l.includes(target);
+        expect(output.lines.some(failed)).toBe(false);
+    });
+
+    it('still decodes well-formed percent-encoding in route parameters', async () => {
+        const response = await fetch(`${baseUrl}/api/messages/order%3A42%20%E0%A4%A8`);
+        expect(response.status).toBe(200);
+        expect(await response.json()).toEqual({ id: 'order:42 \u0928' });
+    });
+
+    it('never logs a query string, even when the host itself fails to serve the request', async () => {
+        const response = await fetch(`${baseUrl}/api/badcookie?To=%2B15557654321&token=query-secret`);
+        expect(response.status).toBe(500);
+        const [failure] = await output.waitFor((l) => l.includes('Local host failed to serve'));
+        expect(failure).toContain('GET /api/badcookie');
+        await fetch(`${baseUrl}/api/messages/%E0%A4%A?To=%2B15557654321&token=query-secret`);
+        await fetch(`${baseUrl}/api/items/1/x?To=%2B15557654321&token=query-secret`);
+        const text = output.lines.join('\n');
+        expect(text).not.toMatch(/5557654321|query-secret|To=/);
+    });
+
+    it('answers 414 for a request target over 4,096 bytes, and serves one of exactly 4,096', async () => {
+        const at = (length: number) => {
+            const prefix = '/api/items/1/x?pad=';
+            return `${baseUrl}${prefix}${'a'.repeat(length - prefix.length)}`;
+        };
+        expect((await fetch(at(4_097))).status).toBe(414);
+        expect((await fetch(at(4_096))).status).toBe(200);
+    });
+
+    it('answers 413 for a declared body over 100 MB (104,857,600 bytes) before reading it', async () => {
+        expect(await declaredBody(baseUrl, 104_857_601)).toBe(413);
+    });
+});
+
+describe('local host: FUNCTIONS_REQUEST_BODY_SIZE_LIMIT', () => {
+    let limited: ChildProcess;
+    let limitedUrl: string;
+
+    beforeAll(async () => {
+        const port = await freePort();
+        limited = spawnTypeScript(
+            'local/host/main.ts',
+            {
+                AzureWebJobsStorage: azurite.connectionString,
+                RECORD_QUEUE: 'records-limited',
+                FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: '1024',
+            },
+            ['--app', FIXTURE, '--port', String(port)],
+        );
+        await new ProcessOutput(limited).waitFor((line) => line.startsWith('Local host listening on'));
+        limitedUrl = `http://localhost:${String(port)}`;
+    }, 60_000);
+
+    afterAll(async () => {
+        await stopChild(limited);
+    });
+
+    it('serves a body of exactly the limit', async () => {
+        const body = 'b'.repeat(1024);
+        const response = await fetch(`${limitedUrl}/api/items/1`, { method: 'PUT', body });
+        expect(response.status).toBe(201);
+        expect(((await response.json()) as { body: string }).body).toBe(body);
+    });
+
+    it('answers 413 for a declared body over the limit, and for a streamed one as soon as it passes it', async () => {
+        expect(await declaredBody(limitedUrl, 1025)).toBe(413);
+        expect(await streamedBody(limitedUrl, 1025)).toBe(413);
+    });
+});
+
+/** PUTs with `Content-Length: length` and sends no body: the status the host answers meanwhile. */
+function declaredBody(base: string, length: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const req = httpRequest(`${base}/api/items/1`, {
+            method: 'PUT',
+            headers: { 'Content-Length': String(length) },
+        });
+        req.on('response', (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+            req.destroy();
+        });
+        req.on('error', reject);
+        req.flushHeaders();
+    });
+}
+
+/** PUTs a chunked body of `length` bytes without ending it: the status the host answers meanwhile. */
+function streamedBody(base: string, length: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const req = httpRequest(`${base}/api/items/1`, { method: 'PUT' });
+        req.on('response', (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+            req.destroy();
+        });
+        req.on('error', reject);
+        req.write('s'.repeat(length));
+    });
+}
 
 describe('local host: storage queues', () => {
     it('delivers a plain JSON message and a base64 one with the trigger metadata', async () => {
