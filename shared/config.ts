@@ -20,8 +20,13 @@ export interface AppConfig {
     readonly authToken: AuthTokenSource;
     /** How long a token read from Key Vault is trusted before it is read again. */
     readonly secretTtlMs: number;
-    /** Origin (and optional path prefix) that Twilio calls, without a trailing slash. */
+    /**
+     * Origin (and optional path prefix) that Twilio calls, without a trailing slash: `PUBLIC_BASE_URL`, else
+     * `https://$WEBSITE_HOSTNAME` in Azure; `undefined` locally, where the request URL is used.
+     */
     readonly publicBaseUrl: string | undefined;
+    /** `TRUSTED_FORWARDED_HOSTS`, lowercased: the proxies whose `X-Forwarded-Host` / `-Proto` are believed. */
+    readonly trustedForwardedHosts: readonly string[];
     readonly webhookValidation: boolean;
     readonly voiceGreeting: string;
     readonly smsReply: string;
@@ -59,6 +64,8 @@ const MESSAGING_SERVICE_SID = /^MG[0-9a-fA-F]{32}$/;
 // Azure Storage naming rules for queues and tables.
 const QUEUE_NAME = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
 const TABLE_NAME = /^[A-Za-z][A-Za-z0-9]{2,62}$/;
+// A DNS host name: dot-separated labels of letters, digits and inner dashes.
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -113,7 +120,15 @@ export function parseConfig(env: Env): AppConfig {
         problems,
     );
 
-    const publicBaseUrl = checkUrl(read('PUBLIC_BASE_URL'), 'PUBLIC_BASE_URL', problems, ['https:', 'http:']);
+    const publicBaseUrl =
+        read('PUBLIC_BASE_URL') === undefined
+            ? platformOrigin(read('WEBSITE_HOSTNAME'), problems)
+            : checkUrl(read('PUBLIC_BASE_URL'), 'PUBLIC_BASE_URL', problems, ['https:', 'http:']);
+    const trustedForwardedHosts = hostList(
+        read('TRUSTED_FORWARDED_HOSTS'),
+        'TRUSTED_FORWARDED_HOSTS',
+        problems,
+    );
     const twilioApiUrl = checkUrl(read('TWILIO_API_URL'), 'TWILIO_API_URL', problems, ['https:', 'http:']);
 
     const validation = (read('TWILIO_WEBHOOK_VALIDATION') ?? 'on').toLowerCase();
@@ -153,6 +168,7 @@ export function parseConfig(env: Env): AppConfig {
         authToken,
         secretTtlMs: ttlSeconds * 1000,
         publicBaseUrl,
+        trustedForwardedHosts,
         webhookValidation: validation === 'on' || validation === 'true',
         voiceGreeting: read('VOICE_GREETING') ?? DEFAULT_VOICE_GREETING,
         smsReply: read('SMS_REPLY') ?? DEFAULT_SMS_REPLY,
@@ -201,6 +217,41 @@ function storageConnection(read: (name: string) => string | undefined, problems:
         return { kind: 'identity', queueServiceUrl: queueUri, tableServiceUrl: tableUri } as const;
     }
     return undefined;
+}
+
+/**
+ * The public origin App Service gives the app: `https://` + `WEBSITE_HOSTNAME` (the default host name,
+ * `<app>.azurewebsites.net`, always served over https). Azure Functions Core Tools sets `WEBSITE_HOSTNAME`
+ * too, to `localhost:<port>`, served over http or, with `--useHttps`, https: no scheme is right for every
+ * case, and the request URL Core Tools passes is exactly what a local caller used, so a loopback host name
+ * is not taken as an origin. Deciding by the host name rather than by another variable only Azure sets
+ * keeps the rule to the one variable that says what it means.
+ */
+function platformOrigin(hostname: string | undefined, problems: string[]): string | undefined {
+    if (hostname === undefined) return undefined;
+    const [name = '', port, ...more] = hostname.toLowerCase().split(':');
+    if (!HOST_NAME.test(name) || more.length > 0 || (port !== undefined && !/^\d{1,5}$/.test(port))) {
+        problems.push(
+            'WEBSITE_HOSTNAME must be a host name (as App Service sets it); set PUBLIC_BASE_URL to the origin Twilio calls',
+        );
+        return undefined;
+    }
+    if (name === 'localhost' || name.endsWith('.localhost') || /^127(\.\d{1,3}){3}$/.test(name))
+        return undefined;
+    return `https://${hostname}`;
+}
+
+/** A comma-separated list of host names (no scheme, port, path or wildcard), lowercased. */
+function hostList(value: string | undefined, name: string, problems: string[]): readonly string[] {
+    if (value === undefined) return [];
+    const hosts = value.split(',').map((host) => host.trim().toLowerCase());
+    if (hosts.some((host) => !HOST_NAME.test(host))) {
+        problems.push(
+            `${name} must be a comma-separated list of host names without scheme, port, path or wildcard, e.g. "www.contoso.com,api.contoso.com"`,
+        );
+        return [];
+    }
+    return [...new Set(hosts)];
 }
 
 function checkUrl(

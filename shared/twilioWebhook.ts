@@ -28,6 +28,7 @@ export async function receiveTwilioWebhook(
             authToken: deps.authToken,
             enabled: deps.config.webhookValidation,
             publicBaseUrl: deps.config.publicBaseUrl,
+            trustedForwardedHosts: deps.config.trustedForwardedHosts,
         },
         context,
     );

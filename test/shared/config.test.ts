@@ -20,6 +20,7 @@ describe('parseConfig', () => {
             authToken: { kind: 'none' },
             secretTtlMs: 3_600_000,
             publicBaseUrl: undefined,
+            trustedForwardedHosts: [],
             webhookValidation: true,
             voiceGreeting: 'Hello World',
             smsReply: DEFAULT_SMS_REPLY,
@@ -72,6 +73,56 @@ describe('parseConfig', () => {
         expect(parseConfig({ PUBLIC_BASE_URL: 'https://gw.contoso.com/twilio' }).publicBaseUrl).toBe(
             'https://gw.contoso.com/twilio',
         );
+    });
+
+    it('defaults the public origin to https://$WEBSITE_HOSTNAME in Azure; PUBLIC_BASE_URL wins', () => {
+        expect(parseConfig({ WEBSITE_HOSTNAME: 'myapp.azurewebsites.net' }).publicBaseUrl).toBe(
+            'https://myapp.azurewebsites.net',
+        );
+        expect(
+            parseConfig({
+                WEBSITE_HOSTNAME: 'myapp.azurewebsites.net',
+                PUBLIC_BASE_URL: 'https://sms.contoso.com',
+            }).publicBaseUrl,
+        ).toBe('https://sms.contoso.com');
+    });
+
+    it.each(['localhost:7071', 'localhost', 'LOCALHOST:7072', '127.0.0.1:7071', 'app.localhost:80'])(
+        "ignores Core Tools' loopback WEBSITE_HOSTNAME=%s (http or --useHttps): the request URL is used",
+        (hostname) => {
+            expect(parseConfig({ WEBSITE_HOSTNAME: hostname }).publicBaseUrl).toBeUndefined();
+        },
+    );
+
+    it.each(['https://myapp.azurewebsites.net', 'myapp.azurewebsites.net/api', 'a:b:c', 'my app'])(
+        'refuses a malformed WEBSITE_HOSTNAME=%s, naming it',
+        (hostname) => {
+            expect(problemsOf({ WEBSITE_HOSTNAME: hostname })).toEqual([
+                expect.stringContaining('WEBSITE_HOSTNAME') as unknown as string,
+            ]);
+        },
+    );
+
+    it('reads TRUSTED_FORWARDED_HOSTS as lowercased host names, blanks and duplicates dropped', () => {
+        expect(parseConfig({}).trustedForwardedHosts).toEqual([]);
+        expect(
+            parseConfig({ TRUSTED_FORWARDED_HOSTS: ' FD.Contoso.com, api.contoso.com,fd.contoso.com ' })
+                .trustedForwardedHosts,
+        ).toEqual(['fd.contoso.com', 'api.contoso.com']);
+    });
+
+    it.each([
+        'https://fd.contoso.com',
+        'fd.contoso.com:443',
+        '*.contoso.com',
+        'fd.contoso.com/path',
+        'a,,b',
+        'fd.contoso.com;api.contoso.com',
+        '-bad.example.com',
+    ])('refuses TRUSTED_FORWARDED_HOSTS=%s with a ConfigError naming it', (value) => {
+        expect(problemsOf({ TRUSTED_FORWARDED_HOSTS: value })).toEqual([
+            expect.stringContaining('TRUSTED_FORWARDED_HOSTS') as unknown as string,
+        ]);
     });
 
     it.each([

@@ -21,8 +21,12 @@ const SMS_PARAMS: Params = {
     Body: 'Hello from a test',
 };
 
-function options(authToken: SecretProvider | undefined, publicBaseUrl?: string) {
-    return { authToken, enabled: true, publicBaseUrl };
+function options(
+    authToken: SecretProvider | undefined,
+    publicBaseUrl?: string,
+    trustedForwardedHosts: readonly string[] = [],
+) {
+    return { authToken, enabled: true, publicBaseUrl, trustedForwardedHosts };
 }
 
 async function check(
@@ -206,14 +210,52 @@ describe('validateTwilioWebhook', () => {
 });
 
 describe('the URL Twilio signed, behind proxies', () => {
-    it('uses X-Forwarded-Proto and X-Forwarded-Host over an internal http://…:80 URL', async () => {
-        const request = signedWebhookRequest(TOKEN, {
-            url: 'http://10.0.0.4:80/api/sms',
-            signedUrl: SMS_URL,
-            params: SMS_PARAMS,
-            headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'myapp.azurewebsites.net' },
+    it('uses X-Forwarded-Proto and X-Forwarded-Host over an internal http://…:80 URL when the host is trusted', async () => {
+        const request = () =>
+            signedWebhookRequest(TOKEN, {
+                url: 'http://10.0.0.4:80/api/sms',
+                signedUrl: SMS_URL,
+                params: SMS_PARAMS,
+                headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'MyApp.azurewebsites.net:443' },
+            });
+        const token = createStaticSecretProvider(TOKEN);
+        // Matched case-insensitively, any port; the URL keeps the header as sent (twilio's validator tries
+        // it with and without the port, and normalised).
+        expect(status(await check(request(), options(token, undefined, ['myapp.azurewebsites.net'])))).toBe(
+            200,
+        );
+        expect(status(await check(request(), options(token)))).toBe(403);
+    });
+
+    it('refuses a request signed for another deployment unless its forwarded host is trusted', async () => {
+        // Twilio signed this for another app on the same account; the attacker replays it here with that
+        // app's host in X-Forwarded-Host.
+        const other = 'https://other-app.azurewebsites.net';
+        const request = () =>
+            signedWebhookRequest(TOKEN, {
+                url: SMS_URL,
+                signedUrl: `${other}/api/sms`,
+                params: SMS_PARAMS,
+                headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'other-app.azurewebsites.net' },
+            });
+        const token = createStaticSecretProvider(TOKEN);
+        expect(status(await check(request(), options(token)))).toBe(403);
+        expect(status(await check(request(), options(token, 'https://myapp.azurewebsites.net')))).toBe(403);
+        expect(
+            status(await check(request(), options(token, undefined, ['fd.contoso.com', 'api.contoso.com']))),
+        ).toBe(403);
+        expect(
+            status(await check(request(), options(token, undefined, ['other-app.azurewebsites.net']))),
+        ).toBe(200);
+    });
+
+    it('ignores an X-Forwarded-Proto that is not http or https', () => {
+        const request = new HttpRequest({
+            method: 'GET',
+            url: 'http://10.0.0.4/api/voice',
+            headers: { 'x-forwarded-proto': 'javascript', 'x-forwarded-host': 'fd.contoso.com' },
         });
-        expect((await check(request)).ok).toBe(true);
+        expect(signedUrl(request, undefined, ['fd.contoso.com'])).toBe('http://fd.contoso.com/api/voice');
     });
 
     it('uses PUBLIC_BASE_URL over the request URL and forwarded headers', async () => {
@@ -257,11 +299,19 @@ describe('the URL Twilio signed, behind proxies', () => {
                 'x-forwarded-host': 'a.example.com, b.example.com',
             },
         });
-        expect(signedUrl(request, undefined)).toBe(
+        expect(signedUrl(request, undefined, ['a.example.com'])).toBe(
             'https://a.example.com/api/voice?Message%5B0%5D=a%20b&x=%2B1',
         );
-        expect(signedUrl(request, 'https://public.example.com')).toBe(
+        // A trusted forwarded host is the per-request truth, over the configured origin.
+        expect(signedUrl(request, 'https://public.example.com', ['a.example.com'])).toBe(
+            'https://a.example.com/api/voice?Message%5B0%5D=a%20b&x=%2B1',
+        );
+        // Untrusted (only b.example.com is listed, and the first value is a.example.com): ignored.
+        expect(signedUrl(request, 'https://public.example.com', ['b.example.com'])).toBe(
             'https://public.example.com/api/voice?Message%5B0%5D=a%20b&x=%2B1',
+        );
+        expect(signedUrl(request, undefined)).toBe(
+            'http://127.0.0.1:7071/api/voice?Message%5B0%5D=a%20b&x=%2B1',
         );
     });
 
