@@ -517,16 +517,23 @@ describe('outbound: permanent Twilio errors', () => {
 });
 
 describe('outbound: transient failures and redelivery', () => {
-    it.each<{ name: string; fault: Fault; reason: RegExp }>([
-        { name: '429', fault: { kind: 'error', status: 429 }, reason: /HTTP 429 code 20429/ },
-        { name: '503', fault: { kind: 'error', status: 503 }, reason: /HTTP 503 code 20503/ },
+    it.each<{ name: string; faults: Fault[]; reason: RegExp }>([
+        // The twilio client retries a 429 itself, three times (shared/twilioClient.ts): only a fourth one
+        // reaches the pipeline.
+        {
+            name: '429 four times',
+            faults: Array.from({ length: 4 }, () => ({ kind: 'error', status: 429 }) as Fault),
+            reason: /HTTP 429 code 20429/,
+        },
+        { name: '503', faults: [{ kind: 'error', status: 503 }], reason: /HTTP 503 code 20503/ },
     ])(
         '$name (Twilio took nothing) → retried; the redelivery creates it, without a lookup',
-        async ({ fault, reason }) => {
+        async ({ faults, reason }) => {
             const to = freshNumber();
-            const id = `transient-${String((fault as { status: number }).status)}`;
+            const status = (faults[0] as { status: number }).status;
+            const id = `transient-${String(status)}`;
             const item = { type: 'sms', id, to, body: 'retry me' };
-            env.proxy.script(messagesCreate(to), fault);
+            env.proxy.script(messagesCreate(to), ...faults);
 
             await expectTransient(processOutbound(item, delivery(1), env.deps()), reason);
             expect(messagesTo(to)).toHaveLength(0);
@@ -538,7 +545,7 @@ describe('outbound: transient failures and redelivery', () => {
             const outcome = await processOutbound(item, delivery(2), env.deps());
             const message = only(messagesTo(to));
             expect(outcome).toEqual({ kind: 'sent', id, sid: message.sid, status: 'queued' });
-            expect(creates(to).map((r) => r.answered)).toEqual([(fault as { status: number }).status, 201]);
+            expect(creates(to).map((r) => r.answered)).toEqual([...faults.map(() => status), 201]);
             expect(lookups(to)).toHaveLength(0);
             const stored = await record(id);
             expect(stored).toMatchObject({ sid: message.sid, status: 'queued', attempts: 2 });
@@ -546,6 +553,19 @@ describe('outbound: transient failures and redelivery', () => {
             expect(stored.errorMessage).toBeUndefined();
         },
     );
+
+    it('a brief 429 is absorbed by the twilio client: sent on the first delivery', async () => {
+        const to = freshNumber();
+        env.proxy.script(messagesCreate(to), { kind: 'error', status: 429 });
+        const outcome = await processOutbound(
+            { type: 'sms', id: 'transient-429-once', to, body: 'no redelivery' },
+            delivery(1),
+            env.deps(),
+        );
+        expect(outcome).toMatchObject({ kind: 'sent', id: 'transient-429-once' });
+        expect(creates(to).map((r) => r.answered)).toEqual([429, 201]);
+        expect(messagesTo(to)).toHaveLength(1);
+    });
 
     it.each<{ name: string; fault: Fault; reason: RegExp }>([
         {

@@ -18,7 +18,12 @@ import {
     listMessages,
     type MessagesApiDependencies,
 } from '../../shared/messagesApi';
-import { parseOptions, processOutbound, type OutboundOutcome } from '../../shared/outboundPipeline';
+import {
+    CONFLICTING_COPY,
+    parseOptions,
+    processOutbound,
+    type OutboundOutcome,
+} from '../../shared/outboundPipeline';
 import { recordInboundMessage, recordStatusCallback } from '../../shared/statusCallback';
 import { closeServer, listen, trackSockets } from '../fakes/servers';
 import {
@@ -73,6 +78,10 @@ async function startApp(authToken: () => string, ledger: () => Ledger) {
                 new URL(publicUrl).searchParams.get('id'),
             );
             answer(result.kind === 'invalid' ? 400 : 204);
+        } else if (path === '/api/sms') {
+            // As functions/inboundSms.ts: a status callback posted here records nothing.
+            await recordInboundMessage(ledger(), form);
+            answer(200, '<?xml version="1.0" encoding="UTF-8"?><Response/>', 'text/xml');
         } else {
             answer(404);
         }
@@ -978,5 +987,470 @@ describe('API: list', () => {
         expect(response.body.errors).toEqual([
             { field: 'dateSent', message: 'must be a date as YYYY-MM-DD, from 1970-01-01 to 9999-12-31' },
         ]);
+    });
+});
+
+// ---- hardening: callbacks, idempotency, bounds -------------------------------------------------------
+
+/** A POST of `payload` to the API (`sms` → /api/messages, `call` → /api/calls) with a key. */
+async function apiSend(
+    queue: QueueClient,
+    kind: 'sms' | 'call',
+    payload: Record<string, unknown>,
+    key?: string,
+    overrides: Partial<MessagesApiDependencies> = {},
+): Promise<JsonResponse> {
+    return json(
+        acceptOutbound(
+            post(
+                kind === 'sms' ? '/api/messages' : '/api/calls',
+                JSON.stringify(payload),
+                key === undefined ? {} : { 'Idempotency-Key': key },
+            ),
+            kind,
+            apiDeps(queue, overrides),
+        ),
+    );
+}
+
+async function queueLength(queue: QueueClient): Promise<number> {
+    return (await queue.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.length;
+}
+
+const ATTACK_URLS = [
+    `${PUBLIC_BASE_URL}/api/status?id=VICTIM`,
+    `${PUBLIC_BASE_URL}/API/Status/?id=VICTIM`,
+    `${PUBLIC_BASE_URL}/api/%73tatus?id=VICTIM`,
+    `${PUBLIC_BASE_URL}/api/sms`,
+];
+
+describe('a callback can only change the record of the send that produced it', () => {
+    it.each(ATTACK_URLS)(
+        'HTTP API: statusCallback, call url, media URL and TwiML URLs at %s → 400 naming the field; the victim is sent once and untouched',
+        async (template) => {
+            const queue = await newQueue();
+            const victimTo = freshNumber();
+            const victimId = `victim-${String(queues)}`;
+            expect(
+                (await apiSend(queue, 'sms', { to: victimTo, body: 'for the victim' }, victimId)).status,
+            ).toBe(202);
+            const before = await record(victimId);
+            const url = template.replace('VICTIM', victimId);
+            const attacker = freshNumber();
+            const attacks: { kind: 'sms' | 'call'; payload: Record<string, unknown>; field: string }[] = [
+                {
+                    kind: 'sms',
+                    payload: { to: attacker, body: 'x', statusCallback: url },
+                    field: 'statusCallback',
+                },
+                {
+                    kind: 'sms',
+                    payload: {
+                        to: attacker,
+                        mediaUrl: ['https://cdn.example.com/a.png', url.replace('http:', 'https:')],
+                    },
+                    field: 'mediaUrl[1]',
+                },
+                { kind: 'call', payload: { to: attacker, url }, field: 'url' },
+                {
+                    kind: 'call',
+                    payload: { to: attacker, say: 'hi', statusCallback: url },
+                    field: 'statusCallback',
+                },
+                {
+                    kind: 'call',
+                    payload: {
+                        to: attacker,
+                        twiml: `<Response><Redirect>${url.replace(/&/g, '&amp;')}</Redirect></Response>`,
+                    },
+                    field: 'twiml',
+                },
+                {
+                    kind: 'call',
+                    payload: {
+                        to: attacker,
+                        twiml: `<Response><Gather action="${url.replace('https', 'h&#116;tps').replace(/&(?!#)/g, '&amp;')}"/></Response>`,
+                    },
+                    field: 'twiml',
+                },
+            ];
+            for (const attack of attacks) {
+                const response = await apiSend(queue, attack.kind, attack.payload);
+                expect(response.status).toBe(400);
+                expect(response.body.errors).toEqual([
+                    {
+                        field: attack.field,
+                        message: expect.stringContaining('/api/status or /api/sms') as string,
+                    },
+                ]);
+            }
+            // TwiML routes stay valid call URLs.
+            expect(
+                (await apiSend(queue, 'call', { to: attacker, url: `${PUBLIC_BASE_URL}/api/voice` })).status,
+            ).toBe(202);
+            expect(await record(victimId)).toEqual(before);
+            const outcomes = await processQueue(queue);
+            expect(outcomes.map((o) => o.kind).sort()).toEqual(['sent', 'sent']);
+            await env.sandbox.idle();
+            const sentToVictim = env.sandbox.messages.filter((m) => m.to === victimTo);
+            expect(sentToVictim).toHaveLength(1);
+            const after = await record(victimId);
+            expect(after).toMatchObject({ to: victimTo, sid: sentToVictim[0]?.sid, status: 'delivered' });
+            expect(after.history.every((e) => e.sid === undefined || e.sid === sentToVictim[0]?.sid)).toBe(
+                true,
+            );
+        },
+    );
+
+    it('queue message: the same URLs → rejected naming the field, never sent', async () => {
+        const to = freshNumber();
+        const cases = [
+            {
+                item: { type: 'sms', id: 'q-attack-1', to, body: 'x', statusCallback: ATTACK_URLS[0] },
+                field: 'statusCallback',
+            },
+            { item: { type: 'call', id: 'q-attack-2', to, url: ATTACK_URLS[1] }, field: 'url' },
+            { item: { type: 'sms', id: 'q-attack-3', to, mediaUrl: [ATTACK_URLS[3]] }, field: 'mediaUrl[0]' },
+        ];
+        for (const { item, field } of cases) {
+            const outcome = await processOutbound(item, { id: `qm-${item.id}`, dequeueCount: 1 }, env.deps());
+            expect(outcome).toMatchObject({ kind: 'rejected', id: item.id });
+            if (outcome.kind !== 'rejected') throw new Error('unreachable');
+            expect(outcome.errors).toContain(
+                `${field}: must not point at this app's /api/status or /api/sms`,
+            );
+            expect(await record(item.id)).toMatchObject({ status: 'rejected', errorCode: 'validation' });
+        }
+        expect(env.proxy.requests).toHaveLength(0);
+        expect(await env.ledger.get('VICTIM')).toBeUndefined();
+    });
+
+    it("defence in depth: Twilio's signed callbacks for another send, posted with the victim's id, leave the victim untouched", async () => {
+        // The attacker reaches Twilio some other way (their own code, an older app version): the sandbox
+        // signs and posts the callbacks of their message and their call's TwiML fetch to our /api/status.
+        const queue = await newQueue();
+        const victimTo = freshNumber();
+        expect(
+            (await apiSend(queue, 'sms', { to: victimTo, body: 'for the victim' }, 'victim-dd')).status,
+        ).toBe(202);
+        const before = await record('victim-dd');
+        const client = await env.twilio.get();
+        const attacker = freshNumber();
+        const theirs = await client.messages.create({
+            to: attacker,
+            from: DEFAULT_FROM,
+            body: 'attack',
+            statusCallback: `${PUBLIC_BASE_URL}/api/status?id=victim-dd`,
+        });
+        const theirCall = await client.calls.create({
+            to: attacker,
+            from: DEFAULT_FROM,
+            url: `${PUBLIC_BASE_URL}/api/status?id=victim-dd`,
+        });
+        await client.messages.create({
+            to: attacker,
+            from: DEFAULT_FROM,
+            body: 'attack on an id nobody has',
+            statusCallback: `${PUBLIC_BASE_URL}/api/status?id=nobody-has-this`,
+        });
+        await env.sandbox.idle();
+        const hits = app.requests.filter((r) => r.form.get('MessageSid') === theirs.sid);
+        expect(hits.length).toBeGreaterThan(0);
+        expect(hits.every((r) => r.signatureValid && r.answered === 204)).toBe(true);
+
+        // Untouched while queued; the callbacks are kept under their own SIDs; no record for a made-up id.
+        expect(await record('victim-dd')).toEqual(before);
+        expect(await record(theirs.sid)).toMatchObject({ id: theirs.sid, sid: theirs.sid, to: attacker });
+        expect(await record(theirCall.sid)).toMatchObject({ id: theirCall.sid, type: 'call' });
+        expect(await env.ledger.get('nobody-has-this')).toBeUndefined();
+
+        // The victim's message is still sent, once, and its record holds its own send only.
+        expect((await processQueue(queue)).map((o) => o.kind)).toEqual(['sent']);
+        await env.sandbox.idle();
+        const victims = env.sandbox.messages.filter((m) => m.to === victimTo);
+        expect(victims).toHaveLength(1);
+        const after = await record('victim-dd');
+        expect(after).toMatchObject({ to: victimTo, sid: victims[0]?.sid, status: 'delivered' });
+        expect(after.history.some((e) => e.sid === theirs.sid || e.sid === theirCall.sid)).toBe(false);
+    });
+
+    it('a callback fills in a SID only for a record with a send claim and the same To and From', async () => {
+        const to = freshNumber();
+        const claimed = (id: string, extra: Partial<LedgerRecord> = {}) =>
+            env.ledger.create({
+                id,
+                direction: 'outbound',
+                type: 'sms',
+                to,
+                from: DEFAULT_FROM,
+                mediaCount: 0,
+                status: 'sending',
+                history: [],
+                attempts: 1,
+                claim: { token: 't', at: T0, leaseUntil: '2999-01-01T00:00:00.000Z' },
+                createdAt: T0,
+                updatedAt: T0,
+                ...extra,
+            });
+        const sid = newSid('SM');
+        await claimed('waiting-1');
+        const ours = messageCallback(sid, 'sent', { To: to, From: DEFAULT_FROM });
+        expect((await recordStatusCallback(env.ledger, ours, 'waiting-1')).kind).toBe('updated');
+        expect(await record('waiting-1')).toMatchObject({ sid, status: 'sent' });
+
+        // Another recipient, another sender, no claim (queued, never picked up): not this record's send.
+        await claimed('waiting-2');
+        await claimed('waiting-3');
+        await claimed('waiting-4', { claim: undefined, status: 'queued' });
+        const cases: [string, URLSearchParams][] = [
+            ['waiting-2', messageCallback(newSid('SM'), 'sent', { To: freshNumber(), From: DEFAULT_FROM })],
+            ['waiting-3', messageCallback(newSid('SM'), 'sent', { To: to, From: '+15550009999' })],
+            ['waiting-4', messageCallback(newSid('SM'), 'sent', { To: to, From: DEFAULT_FROM })],
+        ];
+        for (const [id, form] of cases) {
+            const before = await record(id);
+            const result = await recordStatusCallback(env.ledger, form, id);
+            const strayId = form.get('MessageSid') ?? '';
+            expect(result).toMatchObject({ kind: 'unmatched', id: strayId });
+            expect(await record(id)).toEqual(before);
+            expect(await record(strayId)).toMatchObject({ sid: strayId, status: 'sent' });
+        }
+        // A SID the record already has another of: kept apart too.
+        const other = messageCallback(newSid('SM'), 'delivered', { To: to, From: DEFAULT_FROM });
+        const withSid = await record('waiting-1');
+        expect((await recordStatusCallback(env.ledger, other, 'waiting-1')).kind).toBe('unmatched');
+        expect(await record('waiting-1')).toEqual(withSid);
+    });
+
+    it('an outbound status callback posted to /api/sms records no inbound message', async () => {
+        const client = await env.twilio.get();
+        const to = freshNumber();
+        const sent = await client.messages.create({
+            to,
+            from: DEFAULT_FROM,
+            body: 'status to the sms webhook',
+            statusCallback: `${PUBLIC_BASE_URL}/api/sms`,
+        });
+        await env.sandbox.idle();
+        const hits = app.requests.filter(
+            (r) => r.path === '/api/sms' && r.form.get('MessageSid') === sent.sid,
+        );
+        expect(hits.length).toBeGreaterThan(0);
+        expect(await env.ledger.get(sent.sid)).toBeUndefined();
+        expect(
+            await recordInboundMessage(env.ledger, messageCallback(newSid('SM'), 'delivered', { To: to })),
+        ).toBe('not-inbound');
+    });
+
+    it("accepts Twilio's underscore statuses (partially_delivered)", async () => {
+        const { sid } = await sentRecord('cb-partial', 'sms');
+        const result = await recordStatusCallback(
+            env.ledger,
+            messageCallback(sid, 'partially_delivered'),
+            'cb-partial',
+        );
+        expect(result).toMatchObject({ kind: 'updated', status: 'partially_delivered' });
+        expect((await record('cb-partial')).status).toBe('partially_delivered');
+    });
+});
+
+describe('Idempotency-Key means the same request', () => {
+    it('same key and request → 202 with the current status; another body, recipient or kind → 422, nothing enqueued', async () => {
+        const queue = await newQueue();
+        const to = freshNumber();
+        const first = await apiSend(queue, 'sms', { to, body: 'the original' }, 'idem-1');
+        expect(first.body).toEqual({ id: 'idem-1', status: 'queued' });
+        const stored = await record('idem-1');
+        expect(await apiSend(queue, 'sms', { body: 'the original', to }, 'idem-1')).toEqual(first);
+
+        for (const [kind, payload] of [
+            ['sms', { to, body: 'a different body' }],
+            ['sms', { to: freshNumber(), body: 'the original' }],
+            ['sms', { to, body: 'the original', validityPeriod: 60 }],
+            ['call', { to, say: 'the original' }],
+        ] as const) {
+            const response = await apiSend(queue, kind, payload, 'idem-1');
+            expect(response.status).toBe(422);
+            expect(response.body).toMatchObject({ error: 'idempotency_key_reused', id: 'idem-1' });
+        }
+        expect(await record('idem-1')).toEqual(stored);
+        expect(await queueLength(queue)).toBe(1);
+        expect((await processQueue(queue)).map((o) => o.kind)).toEqual(['sent']);
+        expect(env.sandbox.messages.filter((m) => m.to === to)).toHaveLength(1);
+    });
+
+    it('a request still being accepted under the same key → 409 with Retry-After', async () => {
+        const queue = await newQueue();
+        const to = freshNumber();
+        let release: () => void = () => undefined;
+        const slowEnqueue = async (text: string) => {
+            await new Promise<void>((resolve) => (release = resolve));
+            await queue.sendMessage(text);
+        };
+        const first = apiSend(queue, 'sms', { to, body: 'slow' }, 'idem-slow', { enqueue: slowEnqueue });
+        // Wait until the first request has recorded its accept lease.
+        for (let i = 0; i < 200 && (await env.ledger.get('idem-slow')) === undefined; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        const concurrent = await acceptOutbound(
+            post('/api/messages', JSON.stringify({ to, body: 'slow' }), { 'Idempotency-Key': 'idem-slow' }),
+            'sms',
+            apiDeps(queue),
+        );
+        expect(concurrent.status).toBe(409);
+        expect(concurrent.headers).toMatchObject({ 'Retry-After': expect.any(String) as string });
+        release();
+        expect((await first).body).toEqual({ id: 'idem-slow', status: 'queued' });
+        expect(await queueLength(queue)).toBe(1);
+    });
+
+    it('a failed enqueue leaves a record that says so (503); a retry enqueues and sends the request once', async () => {
+        const queue = await newQueue();
+        const to = freshNumber();
+        const down = async () => Promise.reject(new Error('queue service unavailable'));
+        const failed = await apiSend(queue, 'sms', { to, body: 'try again' }, 'idem-down', { enqueue: down });
+        expect(failed.status).toBe(503);
+        expect(failed.body).toMatchObject({ error: 'queue_unavailable', id: 'idem-down' });
+        const recorded = await record('idem-down');
+        expect(recorded).toMatchObject({ status: 'accepting', to });
+        expect(recorded.errorMessage).toMatch(/not yet on the outbound queue/);
+        expect(recorded.acceptLease).toBeUndefined();
+        expect((await json(getMessage('idem-down', env.ledger))).body).toMatchObject({ status: 'accepting' });
+
+        // A retry with another body is still refused; the same request is enqueued, once.
+        expect((await apiSend(queue, 'sms', { to, body: 'changed my mind' }, 'idem-down')).status).toBe(422);
+        expect(await queueLength(queue)).toBe(0);
+        const retried = await apiSend(queue, 'sms', { to, body: 'try again' }, 'idem-down');
+        expect(retried.body).toEqual({ id: 'idem-down', status: 'queued' });
+        expect(await apiSend(queue, 'sms', { to, body: 'try again' }, 'idem-down')).toEqual(retried);
+        expect(await queueLength(queue)).toBe(1);
+        expect((await record('idem-down')).errorMessage).toBeUndefined();
+        expect((await processQueue(queue)).map((o) => o.kind)).toEqual(['sent']);
+        expect(env.sandbox.messages.filter((m) => m.to === to)).toHaveLength(1);
+    });
+
+    it('a POST that died after recording: 409 within its lease, taken over after it', async () => {
+        const queue = await newQueue();
+        const to = freshNumber();
+        let clock = Date.parse('2024-06-01T10:00:00.000Z');
+        const now = () => new Date(clock);
+        const never = () => new Promise<void>(() => undefined); // the process died here
+        void apiSend(queue, 'sms', { to, body: 'orphan' }, 'idem-orphan', { enqueue: never, now });
+        for (let i = 0; i < 200 && (await env.ledger.get('idem-orphan')) === undefined; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        expect((await apiSend(queue, 'sms', { to, body: 'orphan' }, 'idem-orphan', { now })).status).toBe(
+            409,
+        );
+        clock += 31_000;
+        expect((await apiSend(queue, 'sms', { to, body: 'orphan' }, 'idem-orphan', { now })).body).toEqual({
+            id: 'idem-orphan',
+            status: 'queued',
+        });
+        expect(await queueLength(queue)).toBe(1);
+    });
+
+    it('queue copies: the first to create the record fixes the request; another under the same id is never sent, and noted', async () => {
+        const to = freshNumber();
+        const other = freshNumber();
+        const first = await processOutbound(
+            { type: 'sms', id: 'copy-1', to, body: 'first' },
+            { id: 'qm-copy-1', dequeueCount: 1 },
+            env.deps(),
+        );
+        expect(first.kind).toBe('sent');
+        const second = await processOutbound(
+            { type: 'sms', id: 'copy-1', to: other, body: 'second' },
+            { id: 'qm-copy-2', dequeueCount: 1 },
+            env.deps(),
+        );
+        expect(second).toEqual({ kind: 'conflict', id: 'copy-1' });
+        expect(env.sandbox.messages.filter((m) => m.to === other)).toHaveLength(0);
+        const stored = await record('copy-1');
+        expect(stored.to).toBe(to);
+        expect(stored.history.find((e) => e.status === CONFLICTING_COPY)).toMatchObject({
+            source: 'app',
+            detail: expect.stringContaining('fingerprint') as string,
+        });
+        expect(env.log.lines.some((l) => l.text.includes(other))).toBe(false);
+    });
+
+    it('an API-accepted request: a queue copy edited after acceptance is rejected on its fingerprint; the original is sent once', async () => {
+        const queue = await newQueue();
+        const to = freshNumber();
+        await apiSend(queue, 'sms', { to, body: 'accepted' }, 'idem-edit');
+        const [item] = await receiveAll(queue);
+        const edited = {
+            ...(JSON.parse(item?.messageText ?? '{}') as Record<string, unknown>),
+            to: freshNumber(),
+        };
+        const outcome = await processOutbound(edited, { id: 'qm-edited', dequeueCount: 1 }, env.deps());
+        expect(outcome).toMatchObject({ kind: 'rejected', id: 'idem-edit' });
+        if (outcome.kind === 'rejected') expect(outcome.errors).toMatch(/^fingerprint: /);
+        expect((await record('idem-edit')).status).toBe('queued');
+        expect(
+            await processOutbound(
+                item?.messageText,
+                { id: item?.messageId ?? '', dequeueCount: 1 },
+                env.deps(),
+            ),
+        ).toMatchObject({ kind: 'sent', id: 'idem-edit' });
+        expect(env.sandbox.messages.filter((m) => m.to === to)).toHaveLength(1);
+    });
+
+    it('a client cannot set the fingerprint', async () => {
+        const response = await apiSend(await newQueue(), 'sms', {
+            to: freshNumber(),
+            body: 'x',
+            fingerprint: `v1.${'A'.repeat(43)}`,
+        });
+        expect(response.status).toBe(400);
+        expect(response.body.errors).toEqual([
+            { field: 'fingerprint', message: expect.any(String) as string },
+        ]);
+    });
+});
+
+describe('bounded API input', () => {
+    it('a body over 64 KiB → 413, by Content-Length or while reading; nothing recorded', async () => {
+        const queue = await newQueue();
+        const big = JSON.stringify({ to: freshNumber(), body: 'x', pad: 'p'.repeat(70_000) });
+        const declared = await json(
+            acceptOutbound(
+                post('/api/messages', '{}', { 'Content-Length': String(70_000), 'Idempotency-Key': 'big-1' }),
+                'sms',
+                apiDeps(queue),
+            ),
+        );
+        expect(declared.status).toBe(413);
+        const streamed = await json(
+            acceptOutbound(post('/api/messages', big, { 'Idempotency-Key': 'big-2' }), 'sms', apiDeps(queue)),
+        );
+        expect(streamed.status).toBe(413);
+        expect(streamed.body).toMatchObject({ error: 'payload_too_large' });
+        expect(await env.ledger.get('big-1')).toBeUndefined();
+        expect(await env.ledger.get('big-2')).toBeUndefined();
+        expect(await queueLength(queue)).toBe(0);
+    });
+
+    it('thousands of unknown keys → 400 with 20 field errors and a count, never a 500', async () => {
+        const payload: Record<string, unknown> = { to: freshNumber(), body: 'x' };
+        for (let i = 0; i < 6_000; i++) payload[`k${String(i)}`] = 1;
+        const response = await apiSend(await newQueue(), 'sms', payload);
+        expect(response.status).toBe(400);
+        expect(response.body.errors).toHaveLength(20);
+        expect(response.body.errorCount).toBe(6_000);
+        expect(JSON.stringify(response.body).length).toBeLessThan(4_000);
+    });
+
+    it.each([
+        ['dateSentAfter', '0000-01-01'],
+        ['dateSentAfter', '1969-12-31'],
+        ['dateSentBefore', '1900-01-01'],
+        ['dateSent', '10000-01-01'],
+    ])('GET /api/messages names %s for %s', async (name, value) => {
+        const response = await json(listMessages(get(`/api/messages?${name}=${value}`), env.ledger));
+        expect(response.status).toBe(400);
+        expect((response.body.errors as { field: string }[]).map((e) => e.field)).toEqual([name]);
     });
 });

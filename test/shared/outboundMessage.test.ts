@@ -4,7 +4,9 @@ import {
     CALL_STATUS_EVENTS,
     OutboundValidationError,
     decodeQueueItem,
+    describeFieldErrors,
     parseOutbound,
+    requestFingerprint,
     summarize,
     toCallCreateParams,
     toMessageCreateParams,
@@ -925,6 +927,138 @@ describe('loading', () => {
             atImport: [false, false],
             afterSms: [true, false],
             afterSay: [true, true, false],
+        });
+    });
+});
+
+describe('bounded validation', () => {
+    it('130,000 unknown keys: every one reported, no stack overflow', () => {
+        const input: Record<string, unknown> = sms();
+        for (let i = 0; i < 130_000; i++) input[`x${String(i)}`] = i;
+        const result = parseOutbound(input);
+        expect(result.ok).toBe(false);
+        if (!result.ok) expect(result.errors).toHaveLength(130_000);
+    });
+
+    it('a 5 MB `say` is refused before any TwiML is built', () => {
+        const errors = parseOutbound(call({ say: 'a'.repeat(5_000_000) }), undefined, WITH_FROM);
+        expect(errors).toEqual({
+            ok: false,
+            errors: [
+                {
+                    field: 'say',
+                    // The pre-check's wording: the builder's own check would name the exact length.
+                    message: 'makes over 4000 characters of TwiML; Twilio accepts at most 4000',
+                },
+            ],
+        });
+        const many = parseOutbound(call({ message: Array.from({ length: 20 }, () => 'b'.repeat(250)) }));
+        expect(many.ok).toBe(false);
+        if (!many.ok) expect(many.errors[0]?.message).toMatch(/^makes over 4000 characters/);
+    });
+
+    it('describes field errors for a log with unknown names masked and counted, at most 20 listed', () => {
+        const input: Record<string, unknown> = sms({ to: 'nope' });
+        input['+15559876543'] = 'x';
+        input.secretKey = 'y';
+        const result = parseOutbound(input);
+        if (result.ok) throw new Error('expected errors');
+        const forLog = describeFieldErrors(result.errors, { forLog: true });
+        expect(forLog).toMatch(/^to: must be an E\.164 phone number/);
+        expect(forLog).toContain('2 unknown fields (');
+        expect(forLog).toContain('s***');
+        expect(forLog).not.toContain('secretKey');
+        expect(forLog).not.toContain('5559876543');
+        expect(describeFieldErrors(result.errors)).toContain('secretKey: is not a known field');
+
+        const many = Array.from({ length: 45 }, (_, i) => ({ field: `f${String(i)}`, message: 'bad' }));
+        const text = describeFieldErrors(many);
+        expect(text.split('; ')).toHaveLength(21);
+        expect(text).toMatch(/and 25 more field errors$/);
+    });
+});
+
+describe('requestFingerprint', () => {
+    const parsed = (input: Record<string, unknown>) => {
+        const result = parseOutbound(input);
+        if (!result.ok) throw new Error(JSON.stringify(result.errors));
+        return result.value;
+    };
+
+    it('is the same for the same request whatever its key order or id, and differs for any change', () => {
+        const a = requestFingerprint(
+            parsed(sms({ id: 'a', body: 'hello', mediaUrl: ['https://x.example/1'] })),
+        );
+        const b = requestFingerprint(
+            parsed({ mediaUrl: ['https://x.example/1'], body: 'hello', to: TO, type: 'sms', id: 'b' }),
+        );
+        expect(a).toMatch(/^v1\.[A-Za-z0-9_-]{43}$/);
+        expect(b).toBe(a);
+        for (const changed of [
+            sms({ body: 'hello!', mediaUrl: ['https://x.example/1'] }),
+            sms({ body: 'hello', mediaUrl: ['https://x.example/2'] }),
+            sms({ to: '+15557654322', body: 'hello', mediaUrl: ['https://x.example/1'] }),
+            sms({ body: 'hello', mediaUrl: ['https://x.example/1'], validityPeriod: 60 }),
+        ]) {
+            expect(requestFingerprint(parsed(changed))).not.toBe(a);
+        }
+        expect(requestFingerprint(parsed(call({ say: 'hello' })))).not.toBe(
+            requestFingerprint(parsed(sms({ body: 'hello' }))),
+        );
+    });
+});
+
+describe('own recording routes', () => {
+    const own: ParseOptions = { ...WITH_FROM, ownBaseUrls: ['https://app.example.com'] };
+    const fieldsOrNone = (input: unknown, options: ParseOptions): string[] => {
+        const result = parseOutbound(input, undefined, options);
+        return result.ok ? [] : result.errors.map((error) => error.field);
+    };
+    it.each([
+        [sms({ body: 'x', statusCallback: 'https://app.example.com/api/status?id=v' }), 'statusCallback'],
+        [sms({ mediaUrl: ['https://app.example.com/api/sms'] }), 'mediaUrl[0]'],
+        [call({ url: 'https://app.example.com/api/status' }), 'url'],
+        [
+            call({ twiml: '<Response><Redirect method="POST">/api/status?id=v</Redirect></Response>' }),
+            'twiml',
+        ],
+        [
+            call({
+                twiml: '<Response><Dial action="/api/sms"><Number>+15551112222</Number></Dial></Response>',
+            }),
+            'twiml',
+        ],
+        [
+            call({ twiml: '<Response><Play>h&#x74;tps://app.example.com/api/status</Play></Response>' }),
+            'twiml',
+        ],
+    ])('refuses %j on %s; allowed without the app origin', (input, field) => {
+        expect(fieldsOrNone(input, own)).toEqual([field]);
+        expect(fieldsOrNone(input, WITH_FROM)).toEqual([]);
+    });
+
+    it('keeps the TwiML routes valid', () => {
+        expect(fieldsOrNone(call({ url: 'https://app.example.com/api/voice?Message=hi' }), own)).toEqual([]);
+        expect(
+            fieldsOrNone(
+                call({
+                    twiml: '<Response><Redirect>https://app.example.com/api/voice</Redirect></Response>',
+                }),
+                own,
+            ),
+        ).toEqual([]);
+    });
+});
+
+describe('decodeQueueItem on large input', () => {
+    it('5 MB of base64-looking text is read linearly, without a regexp stack overflow', () => {
+        expect(decodeQueueItem('x'.repeat(5_000_000))).toEqual({
+            ok: false,
+            error: 'the queue item is base64, but what it encodes is not JSON text',
+        });
+        expect(decodeQueueItem(`${'x'.repeat(4_999_999)}!`)).toEqual({
+            ok: false,
+            error: 'the queue item is neither JSON nor base64-encoded JSON',
         });
     });
 });
