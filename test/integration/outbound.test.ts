@@ -522,7 +522,7 @@ describe('outbound: transient failures and redelivery', () => {
         // reaches the pipeline.
         {
             name: '429 four times',
-            faults: Array.from({ length: 4 }, () => ({ kind: 'error', status: 429 }) as Fault),
+            faults: Array.from({ length: 4 }, () => ({ kind: 'error', status: 429 })),
             reason: /HTTP 429 code 20429/,
         },
         { name: '503', faults: [{ kind: 'error', status: 503 }], reason: /HTTP 503 code 20503/ },
