@@ -1,6 +1,8 @@
 import { inboundSms } from '../../functions/inboundSms';
-import { setDependencies } from '../../shared/dependencies';
+import { parseConfig } from '../../shared/config';
+import { createDependencies, setDependencies } from '../../shared/dependencies';
 import { useSettings } from '../support/app';
+import { createMemoryLedger } from '../support/memoryLedger';
 import { bodyText, signedWebhookRequest, testContext, webhookRequest } from '../support/webhooks';
 
 const TOKEN = '9a8b7c6d5e4f30211203f4e5d6c7b8a9';
@@ -34,6 +36,37 @@ describe('inboundSms', () => {
         expect(bodyText(response.body)).toBe(
             `${XML}<Response><Message>Hey, thanks for the ping! Twilio and Azure rock!</Message></Response>`,
         );
+    });
+
+    it('records an inbound message, but not a status callback posted here; neither gets a reply', async () => {
+        const ledger = createMemoryLedger({ storeBody: false });
+        setDependencies({
+            ...createDependencies(parseConfig({ TWILIO_AUTH_TOKEN: TOKEN })),
+            ledger: () => ledger,
+        });
+        const message = signedWebhookRequest(TOKEN, { url: URL, params: inbound('hello') });
+        await inboundSms(message, testContext('inboundSms').context);
+        expect(ledger.records().map((r) => [r.id, r.direction])).toEqual([
+            ['SM0123456789abcdef0123456789abcdef', 'inbound'],
+        ]);
+
+        // A send whose statusCallback pointed at /api/sms: Twilio signs it like any webhook.
+        const callback = signedWebhookRequest(TOKEN, {
+            url: URL,
+            params: {
+                MessageSid: 'SMfedcba9876543210fedcba9876543210',
+                SmsSid: 'SMfedcba9876543210fedcba9876543210',
+                MessageStatus: 'delivered',
+                SmsStatus: 'delivered',
+                AccountSid: 'AC0123456789abcdef0123456789abcdef',
+                From: '+15557654321',
+                To: '+15551230000',
+            },
+        });
+        const response = await inboundSms(callback, testContext('inboundSms').context);
+        expect(response.status).toBe(200);
+        expect(bodyText(response.body)).toBe(`${XML}<Response/>`);
+        expect(ledger.size).toBe(1);
     });
 
     it('answers opt-out keywords with an empty response', async () => {
