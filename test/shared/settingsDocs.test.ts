@@ -1,0 +1,65 @@
+/**
+ * The README's settings table and local.settings.json.example stay in step with what shared/config.ts
+ * reads: a setting added to the code without documentation (or documented and no longer read) fails here.
+ */
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../support/childProcess';
+import { settingsReadByConfig } from '../support/configSettings';
+
+/** The names in the first column of the README's "## Settings" table. */
+function readmeSettings(): string[] {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const start = readme.indexOf('\n## Settings');
+    const end = readme.indexOf('\n## ', start + 1);
+    const section = readme.slice(start, end === -1 ? undefined : end);
+    const names: string[] = [];
+    for (const line of section.split('\n')) {
+        const first = /^\|([^|]*)\|/.exec(line)?.[1] ?? '';
+        for (const match of first.matchAll(/`([A-Za-z_][A-Za-z0-9_]*)`/g)) names.push(match[1] ?? '');
+    }
+    return [...new Set(names)].sort();
+}
+
+function exampleSettings(): string[] {
+    const text = readFileSync(join(REPO_ROOT, 'local.settings.json.example'), 'utf8');
+    return Object.keys((JSON.parse(text) as { Values: Record<string, string> }).Values).sort();
+}
+
+/** Settings the example leaves out on purpose: each is an alternative to one it has, or set by Azure. */
+const NOT_IN_EXAMPLE = new Set([
+    // Identity-based storage, instead of the example's AzureWebJobsStorage connection string (Azurite).
+    'AzureWebJobsStorage__accountName',
+    'AzureWebJobsStorage__queueServiceUri',
+    'AzureWebJobsStorage__tableServiceUri',
+    'AzureWebJobsStorage__blobServiceUri',
+    'AzureWebJobsStorage__credential',
+    'AzureWebJobsStorage__clientId',
+    // Set by App Service (Core Tools sets its own), never by the user.
+    'WEBSITE_HOSTNAME',
+]);
+
+/** Settings of the Functions host or Core Tools in the example, which the app itself does not read. */
+const HOST_SETTINGS = new Set(['FUNCTIONS_WORKER_RUNTIME']);
+
+describe('settings documentation', () => {
+    const read = settingsReadByConfig();
+
+    it('finds the settings shared/config.ts reads', () => {
+        expect(read).toEqual(
+            expect.arrayContaining(['TWILIO_ACCOUNT_SID', 'KEY_VAULT_URL', 'AzureWebJobsStorage']),
+        );
+    });
+
+    it("the README's settings table lists every setting the app reads, and no other", () => {
+        expect(readmeSettings()).toEqual(read);
+    });
+
+    it('local.settings.json.example holds every setting a local run uses, and only those', () => {
+        const example = exampleSettings();
+        expect(example.filter((name) => !HOST_SETTINGS.has(name))).toEqual(
+            read.filter((name) => !NOT_IN_EXAMPLE.has(name)),
+        );
+    });
+});
