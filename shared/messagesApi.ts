@@ -141,14 +141,15 @@ export async function acceptOutbound(
     try {
         await deps.enqueue(JSON.stringify(message));
     } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
+        // The error's name and code only: a storage SDK message can quote the request URL.
+        const reason = describeEnqueueError(error);
         await deps.ledger
             .update(id, (current) =>
                 current?.acceptLease?.token === lease.token
                     ? {
                           ...current,
                           acceptLease: undefined,
-                          errorMessage: `not yet on the outbound queue (${reason.slice(0, 200)}); retry the request with the same Idempotency-Key`,
+                          errorMessage: `not yet on the outbound queue (${reason}); retry the request with the same Idempotency-Key`,
                       }
                     : undefined,
             )
@@ -195,6 +196,20 @@ function isSameRequest(existing: LedgerRecord, message: OutboundRequest, fingerp
     return same
         ? true
         : 'this Idempotency-Key was used for another request (body, recipient or options differ)';
+}
+
+function describeEnqueueError(error: unknown): string {
+    const name = error instanceof Error ? error.name : typeof error;
+    const code = (error as { code?: unknown } | null)?.code;
+    const status = (error as { statusCode?: unknown } | null)?.statusCode;
+    return [
+        name,
+        typeof code === 'string' ? code : '',
+        typeof status === 'number' ? `HTTP ${String(status)}` : '',
+    ]
+        .filter((part) => part !== '')
+        .join(' ')
+        .slice(0, 100);
 }
 
 function leaseIsLive(lease: LedgerRecord['acceptLease'], now: Date): boolean {
