@@ -47,6 +47,12 @@ export const ErrorCode = {
     callFromInvalid: 21212,
     callFromMissing: 21213,
     invalidApplicationSid: 21218,
+    /** A phone number's Voice or Messaging URL (or fallback URL) is not a valid URL. */
+    phoneNumberUrlInvalid: 21402,
+    /** A phone number's VoiceMethod, SmsMethod, … is neither GET nor POST. */
+    phoneNumberMethodInvalid: 21403,
+    /** A phone number's StatusCallback is not a valid URL. */
+    callbackUrlInvalid: 21502,
     messageBodyMissing: 21602,
     messageFromMissing: 21603,
     messageToMissing: 21604,
@@ -127,5 +133,20 @@ export const errors = {
         new TwilioApiError(
             ErrorCode.invalidApplicationSid,
             'ApplicationSid is not valid: the sandbox has no TwiML applications; pass Url or Twiml instead',
+        ),
+
+    phoneNumberUrlInvalid: (name: string, url: string) =>
+        new TwilioApiError(ErrorCode.phoneNumberUrlInvalid, `${name} is not valid: ${url}`),
+    phoneNumberMethodInvalid: (name: string, method: string) =>
+        new TwilioApiError(
+            ErrorCode.phoneNumberMethodInvalid,
+            `${name} is not valid: ${method}. Valid values are GET or POST`,
+        ),
+    callbackUrlInvalid: (url: string) =>
+        new TwilioApiError(ErrorCode.callbackUrlInvalid, `StatusCallback is not valid: ${url}`),
+    phoneNumberApplicationSid: (name: string) =>
+        new TwilioApiError(
+            ErrorCode.invalidApplicationSid,
+            `${name} is not valid: the sandbox has no TwiML applications; set the URLs instead`,
         ),
 } as const;

@@ -184,7 +184,7 @@ export function countryOf(number: string): string {
 }
 
 /** `(555) 123-4567` for a North American number, as Twilio's `to_formatted`; anything else as it is. */
-function formatted(value: string): string {
+export function formatted(value: string): string {
     const match = /^\+1(\d{3})(\d{3})(\d{4})$/.exec(value);
     return match === null ? value : `(${match[1] ?? ''}) ${match[2] ?? ''}-${match[3] ?? ''}`;
 }

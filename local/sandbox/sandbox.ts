@@ -1,17 +1,20 @@
 /**
- * The Twilio sandbox: a local stand-in for the part of Twilio's REST API this app uses (Messages and Calls
- * under `/2010-04-01/Accounts/{AccountSid}`) and for the requests Twilio makes back (message status
- * callbacks, the call's TwiML fetch and call status callbacks), all signed with the sandbox's auth token.
+ * The Twilio sandbox: a local stand-in for the part of Twilio's REST API this app and its deployment use
+ * (Messages, Calls, IncomingPhoneNumbers and Keys under `/2010-04-01/Accounts/{AccountSid}`) and for the
+ * requests Twilio makes back (message status callbacks, the call's TwiML fetch and call status callbacks),
+ * all signed with the sandbox's auth token. REST requests authenticate with the account's auth token or
+ * with one of its API keys, in HTTP Basic auth as Twilio takes them.
  *
  * The real `twilio` SDK talks to it unchanged through the client factory's `TWILIO_API_URL` redirect.
  * `npm start` runs the app against it when no Twilio account is configured; tests use it as the fake
  * Twilio API. It listens on loopback only.
  *
- * Besides the API it serves `GET /sandbox/messages`, `/sandbox/calls` and `/sandbox/requests` (no auth):
- * everything it received and did, newest first, with each resource's status history and callbacks.
+ * Besides the API it serves `GET /sandbox/messages`, `/sandbox/calls`, `/sandbox/phone-numbers` and
+ * `/sandbox/requests` (no auth): everything it received and did, newest first, with each resource's status
+ * history and callbacks, and each number's updates.
  */
 
-import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,6 +27,14 @@ import {
     type TwilioParams,
     type TwilioRequestResult,
 } from './callbacks';
+import {
+    basicAuthUser,
+    createCredentialStore,
+    newKeySecret,
+    type ApiKeyType,
+    type NewApiKey,
+    type Principal,
+} from './credentials';
 import { ErrorCode, errors, TwilioApiError } from './errors';
 import { simulateInboundSms, type InboundSmsResult } from './inbound';
 import { dateFilter, listPage } from './listing';
@@ -33,6 +44,7 @@ import {
     callResource,
     countryOf,
     isCallParty,
+    isE164,
     isHttpUrl,
     isMessageRecipient,
     isMessageSender,
@@ -47,14 +59,32 @@ import {
     type SandboxCall,
     type SandboxMessage,
 } from './resources';
+import {
+    newPhoneNumber,
+    PHONE_NUMBER_FILTERS,
+    phoneNumberFilter,
+    phoneNumberResource,
+    updatePhoneNumber,
+    type SandboxPhoneNumber,
+} from './phoneNumbers';
 import { parseTwiml } from './twiml';
 
 export type { CallbackAttempt, CallStatus, MessageStatus, SandboxCall, SandboxMessage } from './resources';
 export type { InboundSmsResult } from './inbound';
+export type { ApiKeyType, NewApiKey } from './credentials';
+export type { PhoneNumberUpdate, SandboxPhoneNumber } from './phoneNumbers';
 
 export interface TwilioSandboxOptions {
     accountSid: string;
     authToken: string;
+    /**
+     * A Standard API key of the account (`SK` + 32 hex), accepted in Basic auth with `apiKeySecret` as
+     * Twilio accepts it. More keys: {@link TwilioSandbox.createApiKey} or the Keys resource.
+     */
+    apiKeySid?: string | undefined;
+    apiKeySecret?: string | undefined;
+    /** The numbers the account owns (IncomingPhoneNumbers), E.164; default: the sandbox's number. */
+    phoneNumbers?: readonly string[];
     /** 0 (the default) picks a free port. */
     port?: number;
     host?: '127.0.0.1';
@@ -75,7 +105,7 @@ export interface ReceivedRequest {
     readonly query: URLSearchParams;
     /** The form-encoded body (empty for GET). */
     readonly form: URLSearchParams;
-    /** The Basic auth user name (the account SID), or `undefined` without Basic auth. */
+    /** The Basic auth user name (the account SID or an API key SID), or `undefined` without Basic auth. */
     readonly username: string | undefined;
     readonly status: number;
     /** Twilio's error code when the answer was an error. */
@@ -104,6 +134,12 @@ export interface TwilioSandbox {
     readonly messages: readonly Readonly<SandboxMessage>[];
     /** Every call, newest first. */
     readonly calls: readonly Readonly<SandboxCall>[];
+    /** The account's numbers, in the order they were provisioned. */
+    readonly phoneNumbers: readonly Readonly<SandboxPhoneNumber>[];
+    /** Adds an API key of the account (Standard unless `type` says `main`); the secret is returned only here. */
+    createApiKey(options?: { friendlyName?: string; type?: ApiKeyType }): NewApiKey;
+    /** Revokes an API key: requests with it are refused (401, 20003) from then on. */
+    revokeApiKey(sid: string): boolean;
     /** The REST requests received, oldest first. */
     received(): readonly ReceivedRequest[];
     /**
@@ -124,9 +160,25 @@ const MAX_BODY_CHARS = 1600;
 const CALL_EVENTS = ['initiated', 'ringing', 'answered', 'completed'] as const;
 const MACHINE_DETECTION = ['Enable', 'DetectMessageEnd'];
 
-/** Credentials in Twilio's shape, random each time: `AC` + 32 hex, and a 32-hex auth token. */
-export function generateTestCredentials(): { accountSid: string; authToken: string } {
-    return { accountSid: newSid('AC'), authToken: randomBytes(16).toString('hex') };
+export interface TestCredentials {
+    accountSid: string;
+    authToken: string;
+    /** A Standard API key of the account, as Twilio recommends for REST calls in production. */
+    apiKeySid: string;
+    apiKeySecret: string;
+}
+
+/**
+ * Credentials in Twilio's shape, random each time: `AC` + 32 hex, a 32-hex auth token, and an API key
+ * (`SK` + 32 hex, a 32-character secret). Pass them whole to {@link startTwilioSandbox}.
+ */
+export function generateTestCredentials(): TestCredentials {
+    return {
+        accountSid: newSid('AC'),
+        authToken: randomBytes(16).toString('hex'),
+        apiKeySid: newSid('SK'),
+        apiKeySecret: newKeySecret(),
+    };
 }
 
 interface Answer {
@@ -145,10 +197,14 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
     const delayMs = options.callbackDelayMs ?? DEFAULT_CALLBACK_DELAY_MS;
     const log = options.log ?? (() => undefined);
     const fetchImpl = options.fetch ?? globalThis.fetch;
-    const expectedCredentials = digest(`${accountSid}:${authToken}`);
+    const credentials = createCredentialStore(accountSid, authToken);
+    if ((options.apiKeySid === undefined) !== (options.apiKeySecret === undefined)) {
+        throw new Error('apiKeySid and apiKeySecret go together');
+    }
 
     const messages: SandboxMessage[] = [];
     const calls: SandboxCall[] = [];
+    const phoneNumbers: SandboxPhoneNumber[] = [];
     /** Creation order of every SID ever stored: the key of newest-first order and page tokens. */
     const sequence = new Map<string, number>();
     const received: ReceivedRequest[] = [];
@@ -162,6 +218,22 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
     };
     const newestFirst = <T>(list: readonly T[]): T[] => [...list].reverse();
     const short = (sid: string) => `${sid.slice(0, 6)}…`;
+
+    /** Adds a key, in the creation order its list pages by. */
+    const addKey = (key: Parameters<typeof credentials.addKey>[0]) => {
+        const created = credentials.addKey(key);
+        sequence.set(created.key.sid, sequence.size);
+        return created;
+    };
+    if (options.apiKeySid !== undefined) {
+        addKey({ sid: options.apiKeySid, secret: options.apiKeySecret, friendlyName: 'sandbox' });
+    }
+    for (const number of options.phoneNumbers ?? [SANDBOX_NUMBER]) {
+        if (!isE164(number)) throw new Error('phoneNumbers must be E.164 numbers');
+        if (phoneNumbers.some((n) => n.phoneNumber === number))
+            throw new Error('phoneNumbers repeats a number');
+        store(phoneNumbers, newPhoneNumber(accountSid, number));
+    }
 
     // ---- scheduling ---------------------------------------------------------------------------------
 
@@ -598,6 +670,97 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
         });
     };
 
+    // ---- phone numbers and keys -----------------------------------------------------------------------
+
+    // listPage pages newest first; inverting the creation order pages a list kept oldest first.
+    const oldestFirstSequence = (sid: string) => {
+        const seq = sequence.get(sid);
+        return seq === undefined ? undefined : -seq;
+    };
+
+    const listPhoneNumbers = (path: string, query: URLSearchParams) =>
+        listPage({
+            key: 'incoming_phone_numbers',
+            path,
+            query,
+            filterNames: PHONE_NUMBER_FILTERS,
+            // In the order the numbers were provisioned, as the console shows them.
+            items: phoneNumbers.filter(phoneNumberFilter(query)),
+            sid: (n) => n.sid,
+            sequenceOf: oldestFirstSequence,
+            render: phoneNumberResource,
+        });
+
+    const phoneNumber = (method: string, path: string, sid: string, form: URLSearchParams): Answer => {
+        const index = phoneNumbers.findIndex((n) => n.sid === sid);
+        const number = phoneNumbers[index];
+        if (number === undefined) throw errors.notFound(path);
+        if (method === 'GET') return { status: 200, body: phoneNumberResource(number) };
+        if (method === 'POST') {
+            const { changed } = updatePhoneNumber(number, form);
+            const what = changed.length === 0 ? 'nothing changed' : changed.join(', ');
+            log(`sandbox: ${short(number.sid)} ${maskPhone(number.phoneNumber)} updated: ${what}`);
+            return { status: 200, body: phoneNumberResource(number) };
+        }
+        phoneNumbers.splice(index, 1);
+        log(`sandbox: ${short(number.sid)} ${maskPhone(number.phoneNumber)} released`);
+        return { status: 204 };
+    };
+
+    const keyResource = (key: {
+        sid: string;
+        friendlyName: string;
+        dateCreated: Date;
+        dateUpdated: Date;
+    }) => ({
+        sid: key.sid,
+        friendly_name: key.friendlyName,
+        date_created: rfc2822(key.dateCreated),
+        date_updated: rfc2822(key.dateUpdated),
+    });
+
+    const apiKeys = (
+        method: string,
+        path: string,
+        sid: string | undefined,
+        query: URLSearchParams,
+        form: URLSearchParams,
+    ): Answer => {
+        if (sid === undefined) {
+            if (method === 'POST') {
+                // Keys made through the REST API are Standard keys; Main keys come only from the console.
+                const { key, secret } = addKey({ friendlyName: form.get('FriendlyName') ?? '' });
+                log(`sandbox: API key ${short(key.sid)} created`);
+                return { status: 201, body: { ...keyResource(key), secret } };
+            }
+            return {
+                status: 200,
+                body: listPage({
+                    key: 'keys',
+                    path,
+                    query,
+                    filterNames: [],
+                    items: credentials.keys(),
+                    sid: (k) => k.sid,
+                    sequenceOf: oldestFirstSequence,
+                    render: keyResource,
+                }),
+            };
+        }
+        const key = credentials.keys().find((k) => k.sid === sid);
+        if (key === undefined) throw errors.notFound(path);
+        if (method === 'GET') return { status: 200, body: keyResource(key) };
+        if (method === 'POST') {
+            const friendlyName = form.get('FriendlyName');
+            if (friendlyName !== null) key.friendlyName = friendlyName;
+            key.dateUpdated = new Date();
+            return { status: 200, body: keyResource(key) };
+        }
+        credentials.removeKey(sid);
+        log(`sandbox: API key ${short(sid)} revoked`);
+        return { status: 204 };
+    };
+
     // ---- REST routing ---------------------------------------------------------------------------------
 
     const accountResource = () => {
@@ -612,35 +775,50 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
             date_created: created,
             date_updated: created,
             uri: `${base}.json`,
-            subresource_uris: { messages: `${base}/Messages.json`, calls: `${base}/Calls.json` },
+            subresource_uris: {
+                messages: `${base}/Messages.json`,
+                calls: `${base}/Calls.json`,
+                incoming_phone_numbers: `${base}/IncomingPhoneNumbers.json`,
+                keys: `${base}/Keys.json`,
+            },
         };
     };
 
-    const route = (method: string, path: string, query: URLSearchParams, form: URLSearchParams): Answer => {
-        const match = /^\/2010-04-01\/Accounts\/([^/]+?)(?:\/(Messages|Calls)(?:\/([^/]+?))?)?\.json$/.exec(
-            path,
-        );
+    const route = (
+        principal: Principal,
+        method: string,
+        path: string,
+        query: URLSearchParams,
+        form: URLSearchParams,
+    ): Answer => {
+        const match =
+            /^\/2010-04-01\/Accounts\/([^/]+?)(?:\/(Messages|Calls|IncomingPhoneNumbers|Keys)(?:\/([^/]+?))?)?\.json$/.exec(
+                path,
+            );
         if (match === null) throw errors.notFound(path);
         const [, pathAccount, collection, sid] = match;
+        // A key belongs to one account: the path must name that account, as with the auth token.
         if (pathAccount !== accountSid) throw errors.authenticate();
-        if (collection === undefined) {
-            if (method !== 'GET') throw errors.methodNotAllowed();
-            return { status: 200, body: accountResource() };
+        // Standard keys reach everything but the Account and the Keys (Twilio's rule).
+        const standardKey = principal.kind === 'key' && principal.key.type === 'standard';
+        if (standardKey && (collection === undefined || collection === 'Keys')) throw errors.authenticate();
+        if (!allowed(path).split(', ').includes(method)) throw errors.methodNotAllowed();
+        if (collection === undefined) return { status: 200, body: accountResource() };
+        if (collection === 'Keys') return apiKeys(method, path, sid, query, form);
+        if (collection === 'IncomingPhoneNumbers') {
+            if (sid === undefined) return { status: 200, body: listPhoneNumbers(path, query) };
+            return phoneNumber(method, path, sid, form);
         }
         const isMessages = collection === 'Messages';
         if (sid === undefined) {
             if (method === 'GET') {
                 return { status: 200, body: isMessages ? listMessages(path, query) : listCalls(path, query) };
             }
-            if (method === 'POST') {
-                return {
-                    status: 201,
-                    body: isMessages ? messageResource(createMessage(form)) : callResource(createCall(form)),
-                };
-            }
-            throw errors.methodNotAllowed();
+            return {
+                status: 201,
+                body: isMessages ? messageResource(createMessage(form)) : callResource(createCall(form)),
+            };
         }
-        if (method !== 'GET' && method !== 'DELETE') throw errors.methodNotAllowed();
         const list: (SandboxMessage | SandboxCall)[] = isMessages ? messages : calls;
         const index = list.findIndex((item) => item.sid === sid);
         const found = list[index];
@@ -665,6 +843,17 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
         }
         if (path === '/sandbox/calls')
             return { status: 200, body: { calls: newestFirst(calls).map(callView) } };
+        if (path === '/sandbox/phone-numbers') {
+            return {
+                status: 200,
+                body: {
+                    phone_numbers: phoneNumbers.map((n) => ({
+                        ...phoneNumberResource(n),
+                        updates: n.updates,
+                    })),
+                },
+            };
+        }
         if (path === '/sandbox/requests') {
             return {
                 status: 200,
@@ -707,13 +896,11 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
             return;
         }
 
-        const credentials = basicAuth(req.headers.authorization);
         let answer: Answer;
         try {
-            if (credentials === undefined || !safeEqual(digest(credentials), expectedCredentials)) {
-                throw errors.authenticate();
-            }
-            answer = route(method, path, query, form);
+            const principal = credentials.authenticate(req.headers.authorization);
+            if (principal === undefined) throw errors.authenticate();
+            answer = route(principal, method, path, query, form);
         } catch (error) {
             if (!(error instanceof TwilioApiError)) throw error;
             answer = { status: error.status, body: error.toJSON() };
@@ -731,7 +918,7 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
             path: rawPath,
             query,
             form,
-            username: credentials?.split(':')[0],
+            username: basicAuthUser(req.headers.authorization),
             status: answer.status,
             errorCode,
         });
@@ -773,6 +960,19 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
         },
         get calls() {
             return newestFirst(calls);
+        },
+        get phoneNumbers() {
+            return [...phoneNumbers];
+        },
+        createApiKey(keyOptions = {}) {
+            const { key, secret } = addKey(keyOptions);
+            log(`sandbox: API key ${short(key.sid)} created`);
+            return { sid: key.sid, secret };
+        },
+        revokeApiKey(sid) {
+            const removed = credentials.removeKey(sid);
+            if (removed) log(`sandbox: API key ${short(sid)} revoked`);
+            return removed;
         },
         received: () => [...received],
         async receiveSms(inbound) {
@@ -892,22 +1092,11 @@ function httpMethod(form: URLSearchParams, name: string): 'GET' | 'POST' {
     return value;
 }
 
-function basicAuth(header: string | undefined): string | undefined {
-    if (header === undefined || !/^basic /i.test(header)) return undefined;
-    return Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
-}
-
-function digest(value: string): Buffer {
-    return createHash('sha256').update(value, 'utf8').digest();
-}
-
-function safeEqual(a: Buffer, b: Buffer): boolean {
-    return a.length === b.length && timingSafeEqual(a, b);
-}
-
+/** The methods a REST path answers, Twilio's for each resource the sandbox serves. */
 function allowed(path: string): string {
-    if (/\/(Messages|Calls)\.json$/.test(path)) return 'GET, POST';
+    if (/\/(Messages|Calls|Keys)\.json$/.test(path)) return 'GET, POST';
     if (/\/(Messages|Calls)\/[^/]+\.json$/.test(path)) return 'GET, DELETE';
+    if (/\/(IncomingPhoneNumbers|Keys)\/[^/]+\.json$/.test(path)) return 'GET, POST, DELETE';
     return 'GET';
 }
 

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import {
     createServer,
     type IncomingHttpHeaders,
@@ -6,7 +9,8 @@ import {
     type ServerResponse,
 } from 'node:http';
 import { HttpRequest } from '@azure/functions';
-import type { Twilio } from 'twilio';
+import twilio, { type Twilio } from 'twilio';
+import type RequestClient from 'twilio/lib/base/RequestClient';
 import { validateRequest } from 'twilio/lib/webhooks/webhooks';
 import { inboundSms } from '../../functions/inboundSms';
 import { setDependencies } from '../../shared/dependencies';
@@ -15,6 +19,7 @@ import { createTwilioClientFactory } from '../../shared/twilioClient';
 import { simulateInboundSms } from '../../local/sandbox/inbound';
 import { SANDBOX_NUMBER } from '../../local/sandbox/resources';
 import { generateTestCredentials, startTwilioSandbox, type TwilioSandbox } from '../../local/sandbox/sandbox';
+import { readSandboxState, sandboxStatePath, writeSandboxState } from '../../local/sandbox/state';
 import { parseTwiml } from '../../local/sandbox/twiml';
 import { listen } from '../fakes/servers';
 import { useSettings } from '../support/app';
@@ -58,7 +63,11 @@ let sandbox: TwilioSandbox;
 let client: Twilio;
 let refusedUrl: string;
 const logs: string[] = [];
-const { accountSid: SID, authToken: TOKEN } = generateTestCredentials();
+const CREDENTIALS = generateTestCredentials();
+const { accountSid: SID, authToken: TOKEN, apiKeySid: KEY_SID, apiKeySecret: KEY_SECRET } = CREDENTIALS;
+/** Numbers the test account owns besides the sandbox's own: one to list, one to point at an app. */
+const OWNED = '+15557770100';
+const CONFIGURED = '+15557770200';
 
 beforeAll(async () => {
     const hits: Hit[] = [];
@@ -87,8 +96,8 @@ beforeAll(async () => {
     await new Promise((resolve) => closed.close(resolve));
 
     sandbox = await startTwilioSandbox({
-        accountSid: SID,
-        authToken: TOKEN,
+        ...CREDENTIALS,
+        phoneNumbers: [SANDBOX_NUMBER, OWNED, CONFIGURED],
         callbackDelayMs: 0,
         log: (line) => logs.push(line),
     });
@@ -107,6 +116,20 @@ afterAll(async () => {
 });
 
 // ---- helpers -----------------------------------------------------------------------------------------
+
+/**
+ * The real `twilio` client authenticating as `username` / `password` (an API key: the key SID and secret,
+ * with the account in `accountSid`, as Twilio's docs show), its requests redirected to `target`.
+ */
+function restClient(username: string, password: string, accountSid: string, target = sandbox): Twilio {
+    class Redirect extends twilio.RequestClient {
+        override request<TData>(opts: RequestClient.RequestOptions<TData>) {
+            const original = new URL(opts.uri);
+            return super.request({ ...opts, uri: `${target.url}${original.pathname}${original.search}` });
+        }
+    }
+    return twilio(username, password, { accountSid, httpClient: new Redirect() });
+}
 
 /** Form parameters as twilio's validator takes them (repeated keys as a local array). */
 function paramsOf(form: URLSearchParams): Record<string, string | string[]> {
@@ -227,6 +250,300 @@ describe('authentication and routing', () => {
         expect(request?.path).toContain('/Messages.json?');
         expect(request?.query.get('To')).toBe('+15550000000');
         expect(JSON.stringify(sandbox.received())).not.toContain(TOKEN);
+        expect(JSON.stringify(sandbox.received())).not.toContain(KEY_SECRET);
+    });
+});
+
+// ---- REST: API keys ------------------------------------------------------------------------------------
+
+describe('API keys', () => {
+    it('generates a key with the test credentials, in Twilio’s shape', () => {
+        expect(KEY_SID).toMatch(/^SK[0-9a-f]{32}$/);
+        expect(KEY_SECRET).toMatch(/^[0-9A-Za-z]{32}$/);
+        expect(generateTestCredentials().apiKeySid).not.toBe(KEY_SID);
+    });
+
+    it('authenticates the key SID and secret with the account in the path, through the real client', async () => {
+        const keyed = restClient(KEY_SID, KEY_SECRET, SID);
+        const to = freshNumber();
+        const before = sandbox.received().length;
+        const message = await keyed.messages.create({ to, from: FROM, body: 'sent with a key' });
+        expect(message).toMatchObject({ accountSid: SID, to, status: 'queued' });
+        expect(message.uri).toBe(`${base()}/Messages/${message.sid}.json`);
+        expect((await keyed.messages(message.sid).fetch()).sid).toBe(message.sid);
+        const [created] = sandbox.received().slice(before);
+        expect(created).toMatchObject({ method: 'POST', username: KEY_SID, status: 201 });
+        expect(created?.path).toBe(`${base()}/Messages.json`);
+    });
+
+    it.each([
+        ['a wrong secret', () => restClient(KEY_SID, 'x'.repeat(32), SID)],
+        ['the auth token as the key’s secret', () => restClient(KEY_SID, TOKEN, SID)],
+        ['the key’s secret as the account’s token', () => restClient(SID, KEY_SECRET, SID)],
+        [
+            'another account’s key',
+            () => {
+                const other = generateTestCredentials();
+                return restClient(other.apiKeySid, other.apiKeySecret, SID);
+            },
+        ],
+        [
+            'the key against another account’s path',
+            () => {
+                return restClient(KEY_SID, KEY_SECRET, generateTestCredentials().accountSid);
+            },
+        ],
+    ])('refuses %s: RestException 401 / 20003', async (_case, make) => {
+        await expect(
+            make().messages.create({ to: freshNumber(), from: FROM, body: 'refused' }),
+        ).rejects.toMatchObject({
+            status: 401,
+            code: 20003,
+            moreInfo: 'https://www.twilio.com/docs/errors/20003',
+        });
+    });
+
+    it('keeps a Standard key out of the Account and the Keys, as Twilio does; a Main key gets in', async () => {
+        const standard = restClient(KEY_SID, KEY_SECRET, SID);
+        await expect(standard.api.v2010.accounts(SID).fetch()).rejects.toMatchObject({
+            status: 401,
+            code: 20003,
+        });
+        await expect(standard.keys.list()).rejects.toMatchObject({ status: 401, code: 20003 });
+        const main = sandbox.createApiKey({ friendlyName: 'ops', type: 'main' });
+        expect(main.sid).toMatch(/^SK[0-9a-f]{32}$/);
+        const account = await restClient(main.sid, main.secret, SID).api.v2010.accounts(SID).fetch();
+        expect(account.sid).toBe(SID);
+    });
+
+    it('creates (secret shown once), lists, fetches and revokes keys through the Keys resource', async () => {
+        const created = await client.newKeys.create({ friendlyName: 'deploy' });
+        expect(created.sid).toMatch(/^SK[0-9a-f]{32}$/);
+        expect(created.secret).toMatch(/^[0-9A-Za-z]{32}$/);
+        expect(created.friendlyName).toBe('deploy');
+        const keyed = restClient(created.sid, created.secret, SID);
+        await expect(keyed.messages.list({ limit: 1 })).resolves.toBeInstanceOf(Array);
+
+        const fetched = await raw('GET', `${base()}/Keys/${created.sid}.json`);
+        expect(fetched.status).toBe(200);
+        expect(Object.keys(fetched.json).sort()).toEqual([
+            'date_created',
+            'date_updated',
+            'friendly_name',
+            'sid',
+        ]);
+        const listed = await client.keys.list();
+        expect(listed.map((k) => k.sid)).toEqual(expect.arrayContaining([KEY_SID, created.sid]));
+
+        expect(await client.keys(created.sid).remove()).toBe(true);
+        await expect(keyed.messages.list({ limit: 1 })).rejects.toMatchObject({ status: 401, code: 20003 });
+        await expect(client.keys(created.sid).fetch()).rejects.toMatchObject({ status: 404, code: 20404 });
+        // The one secret answered is not kept anywhere the sandbox shows.
+        expect(JSON.stringify(sandbox.received())).not.toContain(created.secret);
+    });
+
+    it('revokes a key created on the handle', async () => {
+        const key = sandbox.createApiKey();
+        const keyed = restClient(key.sid, key.secret, SID);
+        await keyed.messages.list({ limit: 1 });
+        expect(sandbox.revokeApiKey(key.sid)).toBe(true);
+        expect(sandbox.revokeApiKey(key.sid)).toBe(false);
+        await expect(keyed.messages.list({ limit: 1 })).rejects.toMatchObject({ status: 401, code: 20003 });
+    });
+
+    it('refuses a key SID without its secret, or a secret without its SID, at start', async () => {
+        await expect(
+            startTwilioSandbox({ accountSid: SID, authToken: TOKEN, apiKeySid: KEY_SID }),
+        ).rejects.toThrow('apiKeySid and apiKeySecret go together');
+        await expect(
+            startTwilioSandbox({ accountSid: SID, authToken: TOKEN, apiKeySid: 'SK1', apiKeySecret: 'x' }),
+        ).rejects.toThrow('SK + 32 hex');
+    });
+});
+
+// ---- IncomingPhoneNumbers ------------------------------------------------------------------------------
+
+describe('IncomingPhoneNumbers', () => {
+    const numbersPath = () => `${base()}/IncomingPhoneNumbers.json`;
+    const sidOf = (number: string) => sandbox.phoneNumbers.find((n) => n.phoneNumber === number)?.sid ?? '';
+
+    it('provisions the numbers it is given (the sandbox’s own by default), in that order', async () => {
+        const listed = await client.incomingPhoneNumbers.list();
+        expect(listed.map((n) => n.phoneNumber)).toEqual([SANDBOX_NUMBER, OWNED, CONFIGURED]);
+        const fresh = await startTwilioSandbox(generateTestCredentials());
+        try {
+            expect(fresh.phoneNumbers.map((n) => n.phoneNumber)).toEqual([SANDBOX_NUMBER]);
+        } finally {
+            await fresh.close();
+        }
+        await expect(
+            startTwilioSandbox({ ...generateTestCredentials(), phoneNumbers: ['5557770100'] }),
+        ).rejects.toThrow('E.164');
+    });
+
+    it('finds a number with list({ phoneNumber }) and answers Twilio’s resource', async () => {
+        const [found, ...more] = await client.incomingPhoneNumbers.list({ phoneNumber: OWNED });
+        expect(more).toEqual([]);
+        expect(found).toMatchObject({
+            accountSid: SID,
+            phoneNumber: OWNED,
+            friendlyName: '(555) 777-0100',
+            voiceUrl: '',
+            voiceMethod: 'POST',
+            smsUrl: '',
+            smsMethod: 'POST',
+            statusCallback: '',
+            capabilities: { voice: true, sms: true, mms: true, fax: false },
+            status: 'in-use',
+            apiVersion: '2010-04-01',
+        });
+        expect(found?.sid).toMatch(/^PN[0-9a-f]{32}$/);
+        expect(found?.uri).toBe(`${base()}/IncomingPhoneNumbers/${found?.sid ?? ''}.json`);
+        expect(found?.dateCreated).toBeInstanceOf(Date);
+        expect(await client.incomingPhoneNumbers.list({ phoneNumber: '+15559990000' })).toEqual([]);
+    });
+
+    it('matches part of a number and * for any digit, as Twilio’s PhoneNumber filter does', async () => {
+        const numbers = async (phoneNumber: string) =>
+            (await client.incomingPhoneNumbers.list({ phoneNumber })).map((n) => n.phoneNumber);
+        expect(await numbers('777')).toEqual([OWNED, CONFIGURED]);
+        expect(await numbers('5557770*00')).toEqual([OWNED, CONFIGURED]);
+        expect(await numbers('77701')).toEqual([OWNED]);
+        expect(await numbers('(555) 777-0200')).toEqual([CONFIGURED]);
+    });
+
+    it('serves Twilio’s paging envelope, and the SDK follows it', async () => {
+        const { status, json } = await raw(
+            'GET',
+            `${numbersPath()}?PhoneNumber=${encodeURIComponent('+1555777')}&PageSize=1`,
+        );
+        expect(status).toBe(200);
+        expect(json).toMatchObject({ page: 0, page_size: 1, start: 0, end: 0, previous_page_uri: null });
+        expect(json.incoming_phone_numbers).toEqual([expect.objectContaining({ phone_number: OWNED })]);
+        expect(json.first_page_uri).toBe(`${numbersPath()}?PhoneNumber=%2B1555777&PageSize=1&Page=0`);
+        expect(json.next_page_uri).toBe(
+            `${numbersPath()}?PhoneNumber=%2B1555777&PageSize=1&Page=1&PageToken=PA${sidOf(OWNED)}`,
+        );
+        const all = await client.incomingPhoneNumbers.list({ pageSize: 1 });
+        expect(all.map((n) => n.phoneNumber)).toEqual([SANDBOX_NUMBER, OWNED, CONFIGURED]);
+    });
+
+    it('points a number at an app: update({ voiceUrl, smsUrl, … }), read back by fetch and list', async () => {
+        const sid = sidOf(CONFIGURED);
+        const before = await client.incomingPhoneNumbers(sid).fetch();
+        const updated = await client.incomingPhoneNumbers(sid).update({
+            voiceUrl: 'https://app.example.net/api/voice',
+            voiceMethod: 'POST',
+            smsUrl: 'https://app.example.net/api/sms',
+            smsMethod: 'get',
+            statusCallback: 'https://app.example.net/api/status',
+        });
+        expect(updated).toMatchObject({
+            sid,
+            phoneNumber: CONFIGURED,
+            voiceUrl: 'https://app.example.net/api/voice',
+            voiceMethod: 'POST',
+            smsUrl: 'https://app.example.net/api/sms',
+            smsMethod: 'GET',
+            statusCallback: 'https://app.example.net/api/status',
+        });
+        expect(updated.dateUpdated.getTime()).toBeGreaterThanOrEqual(before.dateUpdated.getTime());
+        const fetched = await restClient(KEY_SID, KEY_SECRET, SID).incomingPhoneNumbers(sid).fetch();
+        expect(fetched.voiceUrl).toBe('https://app.example.net/api/voice');
+        const [listed] = await client.incomingPhoneNumbers.list({ phoneNumber: CONFIGURED });
+        expect(listed?.smsUrl).toBe('https://app.example.net/api/sms');
+
+        const view = (await (await fetch(`${sandbox.url}/sandbox/phone-numbers`)).json()) as {
+            phone_numbers: { sid: string; voice_url: string; updates: { changed: string[] }[] }[];
+        };
+        const shown = view.phone_numbers.find((n) => n.sid === sid);
+        expect(shown?.voice_url).toBe('https://app.example.net/api/voice');
+        expect(shown?.updates.at(-1)?.changed).toEqual(['VoiceUrl', 'StatusCallback', 'SmsUrl', 'SmsMethod']);
+
+        // An empty value clears a URL; what is not sent stays.
+        const cleared = await client.incomingPhoneNumbers(sid).update({ voiceUrl: '' });
+        expect(cleared).toMatchObject({ voiceUrl: '', smsUrl: 'https://app.example.net/api/sms' });
+    });
+
+    it.each([
+        [{ voiceUrl: 'not a url' }, 21402],
+        [{ smsUrl: 'ftp://app.example.net/sms' }, 21402],
+        [{ voiceFallbackUrl: '/api/voice' }, 21402],
+        [{ statusCallback: 'app.example.net/status' }, 21502],
+        [{ voiceMethod: 'PUT' }, 21403],
+        [{ smsMethod: 'DELETE' }, 21403],
+    ] as const)('refuses %j with 400 / %d and changes nothing', async (params, code) => {
+        const sid = sidOf(OWNED);
+        await expect(
+            client.incomingPhoneNumbers(sid).update({ smsUrl: 'https://ok.example.net/sms', ...params }),
+        ).rejects.toMatchObject({
+            status: 400,
+            code,
+            moreInfo: `https://www.twilio.com/docs/errors/${String(code)}`,
+        });
+        const unchanged = await client.incomingPhoneNumbers(sid).fetch();
+        expect(unchanged).toMatchObject({ smsUrl: '', voiceUrl: '', voiceMethod: 'POST', smsMethod: 'POST' });
+    });
+
+    it('answers 404 (20404) for a SID that is not one of the account’s numbers', async () => {
+        const unknown = `PN${'0'.repeat(32)}`;
+        await expect(client.incomingPhoneNumbers(unknown).fetch()).rejects.toMatchObject({
+            status: 404,
+            code: 20404,
+        });
+        await expect(
+            client.incomingPhoneNumbers(unknown).update({ voiceUrl: 'https://app.example.net/api/voice' }),
+        ).rejects.toMatchObject({ status: 404, code: 20404 });
+    });
+
+    it('answers 405 for methods Twilio does not serve there, and 401 to another account’s numbers', async () => {
+        const put = await raw('PUT', `${base()}/IncomingPhoneNumbers/${sidOf(OWNED)}.json`);
+        expect(put).toMatchObject({ status: 405, json: { code: 20004 } });
+        const other = generateTestCredentials().accountSid;
+        const { status, json } = await raw('GET', `/2010-04-01/Accounts/${other}/IncomingPhoneNumbers.json`);
+        expect(status).toBe(401);
+        expect(json.code).toBe(20003);
+    });
+
+    it('releases a number (204), after which it is not found', async () => {
+        const credentials = generateTestCredentials();
+        const own = await startTwilioSandbox(credentials);
+        try {
+            const keyed = restClient(
+                credentials.apiKeySid,
+                credentials.apiKeySecret,
+                credentials.accountSid,
+                own,
+            );
+            const [number] = await keyed.incomingPhoneNumbers.list({ phoneNumber: SANDBOX_NUMBER });
+            expect(await keyed.incomingPhoneNumbers(number?.sid ?? '').remove()).toBe(true);
+            expect(await keyed.incomingPhoneNumbers.list()).toEqual([]);
+            await expect(keyed.incomingPhoneNumbers(number?.sid ?? '').fetch()).rejects.toMatchObject({
+                status: 404,
+                code: 20404,
+            });
+        } finally {
+            await own.close();
+        }
+    });
+});
+
+// ---- the state file ---------------------------------------------------------------------------------------
+
+describe('sandbox state file', () => {
+    it('keeps the API key with the credentials, and refuses half a key', () => {
+        const dir = mkdtempSync(path.join(tmpdir(), 'sandbox-state-'));
+        try {
+            const state = { ...CREDENTIALS, url: sandbox.url, appUrl: 'http://localhost:7071' };
+            writeSandboxState(dir, state);
+            expect(readSandboxState(dir)).toEqual(state);
+            const file = sandboxStatePath(dir);
+            const { apiKeySecret: _secret, ...halfKey } = state;
+            writeFileSync(file, JSON.stringify(halfKey));
+            expect(() => readSandboxState(dir)).toThrow(file);
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
 
@@ -1042,6 +1359,8 @@ describe('sandbox views and logging', () => {
             expect(text).not.toContain(body);
         }
         expect(text).not.toContain(TOKEN);
+        expect(text).not.toContain(KEY_SECRET);
+        expect(text).not.toContain(CONFIGURED);
     });
 });
 
