@@ -11,13 +11,13 @@ const poisonModule = lazy(() => import('../shared/poison'));
  */
 export async function outboundPoison(item: unknown, context: InvocationContext): Promise<void> {
     const deps = getDependencies();
-    const result = await (
+    // recordPoisonedMessage logs the outcome line (dead-lettered, found-at-twilio or poisoned).
+    await (
         await poisonModule()
     ).recordPoisonedMessage(deps.ledger(), item, String(context.triggerMetadata?.id), {
         twilio: deps.twilio,
         log: context,
     });
-    context.warn(`Outbound message ${result.id} from the poison queue: ${result.kind}`);
 }
 
 export const outboundPoisonOptions = {

@@ -1,6 +1,10 @@
 /**
  * The HTTP API over the outbound queue and the ledger: Send (enqueue), Get and List — what the Logic Apps
  * Twilio connector offers, with idempotent sends.
+ *
+ * Every send request that gets an id logs one outcome line (shared/outcomes.ts) with that id and the route:
+ * `accepted` (202), `conflict` (422), `in-progress` (409) or `queue-unavailable` (503). A 400 names its
+ * fields to the client and records nothing, so it logs nothing.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -17,6 +21,8 @@ import {
     type OutboundRequest,
     type ParseOptions,
 } from './outboundMessage';
+import { outcomeLine, subjectOf, type OutcomeAction } from './outcomes';
+import { ROUTES } from './routes';
 
 export interface FieldError {
     field: string;
@@ -32,7 +38,7 @@ export interface MessagesApiDependencies {
     now?: () => Date;
     /** How long a POST may take to put its request on the queue before a retry may take over. */
     acceptLeaseMs?: number;
-    log?: { warn(...args: unknown[]): void };
+    log?: { log(...args: unknown[]): void; warn(...args: unknown[]): void };
 }
 
 const ID = /^[A-Za-z0-9._~:-]{1,200}$/;
@@ -103,6 +109,16 @@ export async function acceptOutbound(
     const id = key ?? (typeof bodyId === 'string' ? bodyId : randomUUID());
     const parsed = parseOutbound({ ...body, id }, kind, deps.parseOptions);
     if (!parsed.ok) return badRequest(parsed.errors);
+    const route = kind === 'call' ? ROUTES.calls : ROUTES.messages;
+    const outcome = (action: OutcomeAction, status?: string) => {
+        const line = outcomeLine({ event: `${subjectOf(kind)}.${action}`, id, status, route });
+        if (action === 'accepted') deps.log?.log(line);
+        else deps.log?.warn(line);
+    };
+    const answer = (status: string) => {
+        outcome('accepted', status);
+        return accepted(request, id, status);
+    };
 
     const fingerprint = requestFingerprint(parsed.value);
     const message: OutboundRequest = { ...parsed.value, fingerprint };
@@ -115,8 +131,11 @@ export async function acceptOutbound(
         const existing = await deps.ledger.get(id);
         if (existing === undefined) throw new Error(`The ledger has no record ${id} after a conflict`);
         const sameRequest = isSameRequest(existing, message, fingerprint);
-        if (sameRequest !== true) return keyReused(id, sameRequest);
-        if (existing.status !== 'accepting') return accepted(request, id, existing.status);
+        if (sameRequest !== true) {
+            outcome('conflict');
+            return keyReused(id, sameRequest);
+        }
+        if (existing.status !== 'accepting') return answer(existing.status);
         // Accepted before but never confirmed on the queue: take over, unless that POST is still at it.
         const taken = await deps.ledger.update(id, (current) =>
             current?.status === 'accepting' && !leaseIsLive(current.acceptLease, now())
@@ -124,8 +143,8 @@ export async function acceptOutbound(
                 : undefined,
         );
         if (taken?.acceptLease?.token !== lease.token) {
-            if (taken !== undefined && taken.status !== 'accepting')
-                return accepted(request, id, taken.status);
+            if (taken !== undefined && taken.status !== 'accepting') return answer(taken.status);
+            outcome('in-progress');
             return {
                 status: 409,
                 headers: { 'Retry-After': RETRY_AFTER_SECONDS },
@@ -154,7 +173,7 @@ export async function acceptOutbound(
                     : undefined,
             )
             .catch(() => undefined);
-        deps.log?.warn(`Outbound ${id}: could not be put on the outbound queue; answered 503`);
+        outcome('queue-unavailable');
         return {
             status: 503,
             headers: { 'Retry-After': '5' },
@@ -176,8 +195,7 @@ export async function acceptOutbound(
                 : next;
         })
         .catch(() => undefined);
-    const status = confirmed === undefined || confirmed.status === 'accepting' ? 'queued' : confirmed.status;
-    return accepted(request, id, status);
+    return answer(confirmed === undefined || confirmed.status === 'accepting' ? 'queued' : confirmed.status);
 }
 
 /**

@@ -5,6 +5,10 @@
  * send) → call Twilio → record the SID. Retry-or-give-up is decided in one place (shared/twilioErrors.ts).
  * When an earlier attempt's outcome is unknown (it died, or the request timed out after it may have
  * reached Twilio), the message is looked up at Twilio before anything is sent again.
+ *
+ * Each delivery logs one outcome line (shared/outcomes.ts) with the message's id and the delivery count:
+ * sent, failed, rejected, conflict, already-sent, already-final, found-at-twilio, retrying (before the
+ * error is rethrown) or dead-lettered (the last attempt, when it records that).
  */
 
 import { randomUUID } from 'node:crypto';
@@ -21,7 +25,7 @@ import {
     type OutboundRequest,
     type ParseOptions,
 } from './outboundMessage';
-import { maskPhone } from './redact';
+import { outcomeLine, subjectOf } from './outcomes';
 import { defaultVoiceUrl, statusCallbackUrl } from './routes';
 import type { Twilio, TwilioClientFactory } from './twilioClient';
 import { classifySendError, describeSendError } from './twilioErrors';
@@ -116,6 +120,7 @@ export async function processOutbound(
     deps: OutboundDependencies,
 ): Promise<OutboundOutcome> {
     const now = deps.now ?? (() => new Date());
+    const attempt = queueMessage.dequeueCount;
     const decoded = decodeQueueItem(item);
     if (!decoded.ok) {
         return reject(
@@ -123,29 +128,37 @@ export async function processOutbound(
             `queue-${queueMessage.id}`,
             [{ field: '(message)', message: decoded.error }],
             undefined,
+            attempt,
         );
     }
     const id = outboundId(decoded.value, queueMessage.id);
     const parsed = parseOutbound(decoded.value, undefined, parseOptions(deps));
-    if (!parsed.ok) return reject(deps, id, parsed.errors, decoded.value);
+    if (!parsed.ok) return reject(deps, id, parsed.errors, decoded.value, attempt);
     const request = parsed.value;
     const fingerprint = requestFingerprint(request);
     if (request.fingerprint !== undefined && request.fingerprint !== fingerprint) {
         // The API wrote the fingerprint of what it accepted; this copy says something else.
         const message = 'does not match the message: the message was changed after the API accepted it';
-        return reject(deps, id, [{ field: 'fingerprint', message }], decoded.value);
+        return reject(deps, id, [{ field: 'fingerprint', message }], decoded.value, attempt);
     }
 
+    const subject = subjectOf(request.type);
     try {
-        return await send(deps, id, request, fingerprint, now);
+        return await send(deps, id, request, fingerprint, now, attempt);
     } catch (error) {
-        if (queueMessage.dequeueCount < deps.maxDequeueCount) throw error;
+        const code = failureCode(error);
+        if (attempt < deps.maxDequeueCount) {
+            deps.log.warn(outcomeLine({ event: `${subject}.retrying`, id, code, attempt }));
+            throw error;
+        }
         // This was the last attempt: the host moves the message to the poison queue next. If the attempt
         // may have reached Twilio, ask Twilio once more; otherwise record the failure now, while the reason
         // is at hand (the poison function confirms it).
-        const found = await recoverAbandonedSend(deps, id, request).catch(() => undefined);
+        const found = await recoverAbandonedSend(deps, id, request, attempt).catch(() => undefined);
         if (found !== undefined) return found;
+        let deadLettered = false as boolean; // set by the ledger's mutate callback
         await deps.ledger.update(id, (current) => {
+            deadLettered = false;
             if (
                 current === undefined ||
                 current.sid !== undefined ||
@@ -157,20 +170,37 @@ export async function processOutbound(
             // not this attempt's failure, decides; the poison function looks again later.
             if (current.claim !== undefined && Date.parse(current.claim.leaseUntil) > now().getTime())
                 return undefined;
+            deadLettered = true;
             return deadLetter(current, describeSendError(error), now());
         });
+        // Only the invocation that wrote `dead-lettered` says so; otherwise the poison function decides.
+        if (deadLettered)
+            deps.log.error(outcomeLine({ event: `${subject}.dead-lettered`, id, code, attempt }));
         throw error;
     }
 }
 
 /**
+ * The `code` of an outcome line for a failed attempt: Twilio's error code, the transport error code, or
+ * `http-<status>` (the cause of a {@link TransientSendError} when it has one).
+ */
+function failureCode(error: unknown): string | undefined {
+    const root = error instanceof TransientSendError && error.cause !== undefined ? error.cause : error;
+    if (root instanceof TransientSendError) return undefined;
+    const verdict = classifySendError(root);
+    return verdict.code ?? (verdict.status === undefined ? undefined : `http-${String(verdict.status)}`);
+}
+
+/**
  * For a record left with a claim and no SID (an attempt that may have reached Twilio and never recorded
- * its outcome): the send Twilio has for it, recorded in the ledger; undefined when Twilio has none.
+ * its outcome): the send Twilio has for it, recorded in the ledger and logged as `found-at-twilio`;
+ * undefined when Twilio has none. `attempt` is the delivery count for the log line, when there is one.
  */
 export async function recoverAbandonedSend(
     deps: Pick<OutboundDependencies, 'ledger' | 'twilio' | 'log' | 'now'>,
     id: string,
     request: OutboundRequest,
+    attempt?: number,
 ): Promise<OutboundOutcome | undefined> {
     const record = await deps.ledger.get(id);
     if (record?.claim === undefined || record.sid !== undefined) return undefined;
@@ -184,7 +214,15 @@ export async function recoverAbandonedSend(
     );
     if (found === undefined) return undefined;
     await recordSid(deps, id, record.claim.token, found, deps.now ?? (() => new Date()));
-    deps.log.warn(`Outbound ${id}: an abandoned attempt had reached Twilio as ${found.sid}; recorded it`);
+    deps.log.log(
+        outcomeLine({
+            event: `${subjectOf(request.type)}.found-at-twilio`,
+            id,
+            sid: found.sid,
+            status: found.status,
+            attempt,
+        }),
+    );
     return { kind: 'found-at-twilio', id, sid: found.sid };
 }
 
@@ -194,8 +232,10 @@ async function send(
     request: OutboundRequest,
     fingerprint: string,
     now: () => Date,
+    attempt: number,
 ): Promise<OutboundOutcome> {
     const { ledger, log } = deps;
+    const subject = subjectOf(request.type);
     const token = randomUUID();
     const leaseMs = deps.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS;
     let earlierClaim: string | undefined;
@@ -233,18 +273,25 @@ async function send(
     });
     if (claimed === undefined) throw new Error(`The ledger returned no record for ${id}`);
     if (conflict) {
-        log.warn(
-            `Outbound ${id}: not sent: this queue copy is another request than the one recorded under its id`,
-        );
+        // Not sent: this queue copy is another request than the one recorded under its id.
+        log.warn(outcomeLine({ event: `${subject}.conflict`, id, attempt }));
         return { kind: 'conflict', id };
     }
     if (claimed.sid !== undefined) {
-        log.log(`Outbound ${id}: already sent as ${claimed.sid}; not sending again`);
+        log.log(
+            outcomeLine({
+                event: `${subject}.already-sent`,
+                id,
+                sid: claimed.sid,
+                status: claimed.status,
+                attempt,
+            }),
+        );
         return { kind: 'already-sent', id, sid: claimed.sid };
     }
     if (claimed.claim?.token !== token) {
         if (isTerminal(claimed.type, claimed.status)) {
-            log.log(`Outbound ${id}: already ${claimed.status}; not sending`);
+            log.log(outcomeLine({ event: `${subject}.already-final`, id, status: claimed.status, attempt }));
             return { kind: 'already-final', id, status: claimed.status };
         }
         throw new TransientSendError(`Outbound ${id} is being sent by another invocation; retrying later`);
@@ -262,8 +309,18 @@ async function send(
         );
         if (found !== undefined) {
             await recordSid(deps, id, token, found, now);
+            // Kept beside the outcome line: an attempt that died after reaching Twilio is worth a warning.
             log.warn(
                 `Outbound ${id}: an earlier attempt had reached Twilio as ${found.sid}; recorded it, not resending`,
+            );
+            log.log(
+                outcomeLine({
+                    event: `${subject}.found-at-twilio`,
+                    id,
+                    sid: found.sid,
+                    status: found.status,
+                    attempt,
+                }),
             );
             return { kind: 'found-at-twilio', id, sid: found.sid };
         }
@@ -312,8 +369,15 @@ async function send(
                               token,
                           ),
                 );
+                // Twilio's reason stays in the record (errorMessage); the line carries its code.
                 log.warn(
-                    `Outbound ${id} to ${maskPhone(request.to)} failed permanently: ${describeSendError(error)}`,
+                    outcomeLine({
+                        event: `${subject}.failed`,
+                        id,
+                        status: 'failed',
+                        code: verdict.code,
+                        attempt,
+                    }),
                 );
                 return { kind: 'failed', id, code: verdict.code, message: verdict.message };
             }
@@ -336,9 +400,7 @@ async function send(
         }
     }
     await recordSid(deps, id, token, created, now);
-    log.log(
-        `Outbound ${id}: ${request.type} to ${maskPhone(request.to)} created as ${created.sid} (${created.status})`,
-    );
+    log.log(outcomeLine({ event: `${subject}.sent`, id, sid: created.sid, status: created.status, attempt }));
     return { kind: 'sent', id, sid: created.sid, status: created.status };
 }
 
@@ -451,6 +513,7 @@ async function reject(
     id: string,
     errors: readonly { field: string; message: string }[],
     value: unknown,
+    attempt: number,
 ): Promise<OutboundOutcome> {
     const text = describeFieldErrors(errors);
     const at = (deps.now ?? (() => new Date()))();
@@ -476,7 +539,16 @@ async function reject(
             errorMessage: text,
         };
     });
-    deps.log.warn(`Outbound ${id} rejected, not sent: ${describeFieldErrors(errors, { forLog: true })}`);
+    const partial = typeof value === 'object' && value !== null ? (value as { type?: unknown }) : {};
+    // The field errors stay in the record (errorMessage): a payload's field names are not for the log.
+    deps.log.warn(
+        outcomeLine({
+            event: `${partial.type === 'call' ? 'call' : 'message'}.rejected`,
+            id,
+            code: 'validation',
+            attempt,
+        }),
+    );
     return { kind: 'rejected', id, errors: text };
 }
 

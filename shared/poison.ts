@@ -1,5 +1,10 @@
 /**
  * Messages the Functions host moved to the outbound poison queue, recorded as `dead-lettered`.
+ *
+ * Each item logs one outcome line (shared/outcomes.ts) through `options.log`: `dead-lettered` (error)
+ * when this call recorded it, `found-at-twilio` when Twilio had the send after all, and `poisoned`
+ * (information) when the record was already final — usually `dead-lettered` by the outbound function's
+ * last attempt, which logged the dead letter itself.
  */
 
 import { createHash } from 'node:crypto';
@@ -7,6 +12,7 @@ import type { Ledger, LedgerRecord } from './ledger';
 import { lazy } from './lazy';
 import { applyStatus } from './messageStatus';
 import type { OutboundLogger } from './outboundPipeline';
+import { outcomeLine, subjectOf } from './outcomes';
 import type { TwilioClientFactory } from './twilioClient';
 
 const outboundMessage = lazy(() => import('./outboundMessage'));
@@ -79,8 +85,8 @@ export async function recordPoisonedMessage(
         }
     }
 
-    let kind: PoisonResult['kind'] = 'dead-lettered';
-    await ledger.update(id, (current) => {
+    let kind = 'dead-lettered' as PoisonResult['kind']; // set by the ledger's mutate callback
+    const stored = await ledger.update(id, (current) => {
         const at = now().toISOString();
         if (current?.sid !== undefined) {
             kind = 'already-sent';
@@ -116,6 +122,14 @@ export async function recordPoisonedMessage(
             updatedAt: at,
         };
     });
+    const subject = subjectOf(stored?.type ?? (parsed?.ok === true ? parsed.value.type : 'sms'));
+    if (kind === 'dead-lettered') {
+        options.log?.error(outcomeLine({ event: `${subject}.dead-lettered`, id, code: stored?.errorCode }));
+    } else {
+        options.log?.log(
+            outcomeLine({ event: `${subject}.poisoned`, id, sid: stored?.sid, status: stored?.status }),
+        );
+    }
     return { id, kind };
 }
 

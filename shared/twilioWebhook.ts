@@ -1,14 +1,20 @@
 /**
- * The common front of every Twilio webhook function: settings, then the signature check.
+ * The common front of every Twilio webhook function: settings, then the signature check. Every request it
+ * refuses logs one `webhook.rejected` outcome line with the status answered and the route (never the
+ * query string, which can carry phone numbers).
  */
 
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { dependenciesOr500, getDependencies, type AppDependencies } from './dependencies';
+import { outcomeLine } from './outcomes';
+import { ROUTES } from './routes';
 import { validateTwilioWebhook, type TwilioWebhook } from './webhookSignature';
 
 export type ReceivedWebhook =
     | { ok: true; webhook: TwilioWebhook; dependencies: AppDependencies }
     | { ok: false; response: HttpResponseInit };
+
+const WEBHOOK_ROUTES: readonly string[] = [ROUTES.voice, ROUTES.sms, ROUTES.status];
 
 /**
  * Loads the app's services and validates the request as a Twilio webhook. Invalid settings answer 500 and
@@ -20,7 +26,7 @@ export async function receiveTwilioWebhook(
     dependencies: () => AppDependencies = getDependencies,
 ): Promise<ReceivedWebhook> {
     const loaded = dependenciesOr500(context, dependencies);
-    if (!loaded.ok) return loaded;
+    if (!loaded.ok) return rejected(request, context, loaded);
     const deps = loaded.deps;
     const checked = await validateTwilioWebhook(
         request,
@@ -32,5 +38,39 @@ export async function receiveTwilioWebhook(
         },
         context,
     );
-    return checked.ok ? { ok: true, webhook: checked.webhook, dependencies: deps } : checked;
+    return checked.ok
+        ? { ok: true, webhook: checked.webhook, dependencies: deps }
+        : rejected(request, context, checked);
+}
+
+function rejected(
+    request: HttpRequest,
+    context: InvocationContext,
+    refusal: { ok: false; response: HttpResponseInit },
+): ReceivedWebhook {
+    context.warn(
+        outcomeLine({
+            event: 'webhook.rejected',
+            status: refusal.response.status ?? 200,
+            route: webhookRoute(request.url),
+        }),
+    );
+    return refusal;
+}
+
+/**
+ * The webhook route a request came in on (`voice`, `sms`, `status`), from the last segment of its path
+ * (a proxy may add a prefix); `other` for anything else, so no text of the request reaches the log.
+ */
+export function webhookRoute(url: string): string {
+    const schemeEnd = url.indexOf('://');
+    const pathStart = schemeEnd === -1 ? -1 : url.indexOf('/', schemeEnd + 3);
+    const path = pathStart === -1 ? '' : (url.slice(pathStart).split(/[?#]/, 1)[0] ?? '');
+    const last =
+        path
+            .split('/')
+            .filter((segment) => segment !== '')
+            .pop()
+            ?.toLowerCase() ?? '';
+    return WEBHOOK_ROUTES.includes(last) ? last : 'other';
 }

@@ -1,0 +1,133 @@
+/**
+ * Outcome lines: one structured log line per outcome of a message, a call or a webhook, so App Insights
+ * queries and the alert rules (infra/app/alerts.bicep) read stable fields instead of prose:
+ *
+ *     event=<name> id=<id> sid=<sid> status=<status> code=<code> attempt=<n> route=<route>
+ *
+ * Fields always come in that order; a field that does not apply is left out. `id` is ours (the API's id,
+ * the queue message's `id`, or the one derived from the queue message), the same on every line about a
+ * message from the API through the queue to its status callbacks; `sid` is Twilio's. `status` is the
+ * message's or call's status (Twilio's, or our own `queued`), except on `webhook.*` lines, where it is the
+ * HTTP status answered. `code` is Twilio's error code, else a transport error code (`ECONNRESET`), else
+ * `http-<status>`. `attempt` is the host's delivery count of the queue message (1 for the first). `route`
+ * is the route a webhook or API request came in on (`voice`, `sms`, `status`, `messages`, `calls`).
+ * Phone numbers, bodies, tokens, query strings and payload field names are never fields: the id and the
+ * SID identify the message, and its ledger record (GET /api/messages/{id}) holds the rest.
+ *
+ * The vocabulary (`message.*` for SMS/MMS, `call.*` for calls), by level:
+ *
+ * - information: `sent` (created at Twilio), `accepted` (API 202), `delivered` / `completed` (Twilio's
+ *   final success), `unanswered` (a call ended `busy`, `no-answer` or `canceled`: not a failure of
+ *   ours), `status` (any other status callback), `already-sent`, `already-final` and
+ *   `found-at-twilio` (a copy found the send already done, or an attempt whose answer was lost had
+ *   reached Twilio: recorded, not resent), `poisoned` (a poison-queue copy of a message whose record was
+ *   already final: nothing changed);
+ * - warning: `failed` (Twilio refused the create for good, or reported `failed` / `undelivered` for a
+ *   message, `failed` for a call — one alert counts both: the message will not reach its recipient),
+ *   `rejected` (an
+ *   invalid queue message, never sent), `conflict` (another request under an id already used: a queue
+ *   copy that differs from the recorded one, or an API request answered 422), `in-progress` (API 409),
+ *   `queue-unavailable` (API 503), `retrying` (a transient failure; the host redelivers), `unmatched` (a
+ *   status callback for no send of ours, kept under its SID), `webhook.rejected` (every webhook refused
+ *   before it was processed: 400 unsigned, 403 bad signature, 413 too large, 500 misconfigured, 503
+ *   token unreadable), `webhook.invalid` (a signed status callback without a SID and status, 400);
+ * - error: `dead-lettered` (retries exhausted, never sent).
+ *
+ * Pure and dependency-free: the webhook front imports it on a cold start.
+ */
+
+export type OutcomeSubject = 'message' | 'call';
+
+export type OutcomeAction =
+    | 'accepted'
+    | 'sent'
+    | 'failed'
+    | 'rejected'
+    | 'conflict'
+    | 'in-progress'
+    | 'queue-unavailable'
+    | 'retrying'
+    | 'dead-lettered'
+    | 'already-sent'
+    | 'already-final'
+    | 'found-at-twilio'
+    | 'poisoned'
+    | 'delivered'
+    | 'completed'
+    | 'unanswered'
+    | 'status'
+    | 'unmatched';
+
+export type OutcomeEvent = `${OutcomeSubject}.${OutcomeAction}` | 'webhook.rejected' | 'webhook.invalid';
+
+export interface Outcome {
+    event: OutcomeEvent;
+    id?: string | null | undefined;
+    sid?: string | null | undefined;
+    status?: string | number | null | undefined;
+    code?: string | number | null | undefined;
+    attempt?: number | null | undefined;
+    route?: string | null | undefined;
+}
+
+/** The fields after `event`, in the order they are written. */
+const FIELDS = ['id', 'sid', 'status', 'code', 'attempt', 'route'] as const;
+
+/** Our ids are at most 200 characters (the API and queue schemas); nothing else needs more than 64. */
+const MAX_LENGTH: Readonly<Record<'event' | (typeof FIELDS)[number], number>> = {
+    event: 64,
+    id: 200,
+    sid: 64,
+    status: 64,
+    code: 64,
+    attempt: 10,
+    route: 32,
+};
+
+/**
+ * A value as it may appear in a field: only the characters of our ids (`A-Z a-z 0-9 . _ ~ : -`), every
+ * other one (space, `=`, newline, control, `+`, non-ASCII) replaced by `_`, so no value can end its field
+ * early, start another or spill onto another line; cut to `max` characters.
+ */
+export function sanitiseValue(value: string, max = 64): string {
+    return value.slice(0, max).replace(/[^A-Za-z0-9._~:-]/g, '_');
+}
+
+/**
+ * The outcome line for `outcome`. Fields that are absent, empty, or (for `attempt`) not a whole number
+ * are left out.
+ */
+export function outcomeLine(outcome: Outcome): string {
+    const parts = [`event=${sanitiseValue(outcome.event, MAX_LENGTH.event)}`];
+    for (const field of FIELDS) {
+        const raw = outcome[field];
+        if (raw === undefined || raw === null) continue;
+        if (field === 'attempt' && !(typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0))
+            continue;
+        const value = sanitiseValue(String(raw), MAX_LENGTH[field]);
+        if (value !== '') parts.push(`${field}=${value}`);
+    }
+    return parts.join(' ');
+}
+
+/** `message` for an SMS/MMS, `call` for a call. */
+export function subjectOf(type: 'sms' | 'call'): OutcomeSubject {
+    return type === 'call' ? 'call' : 'message';
+}
+
+/**
+ * What a status callback that moved a record to `status` is, as an outcome: Twilio's final statuses get
+ * their own events (a message `failed` or `undelivered`, a call `failed` → `failed`, which the failure
+ * alert counts); anything else is a `status` line.
+ */
+export function callbackEvent(type: 'sms' | 'call', status: string): OutcomeEvent {
+    if (type === 'call') {
+        if (status === 'completed') return 'call.completed';
+        if (status === 'failed') return 'call.failed';
+        if (status === 'busy' || status === 'no-answer' || status === 'canceled') return 'call.unanswered';
+        return 'call.status';
+    }
+    if (status === 'delivered') return 'message.delivered';
+    if (status === 'failed' || status === 'undelivered') return 'message.failed';
+    return 'message.status';
+}
