@@ -1,16 +1,21 @@
 #!/usr/bin/env node
 /**
  * azd postprovision hook: prints the webhook URLs the template produced and the Twilio CLI command that
- * points a phone number at them. azd passes the template's outputs as environment variables.
+ * points a phone number at them. azd passes the template's outputs, and the azd environment's values, as
+ * environment variables. With `TWILIO_PHONE_NUMBER` set it points that number at them itself
+ * (configure-number.js, through Twilio's API with the account's credentials), and fails when it cannot.
  *
- * Prints only URLs and the number you configured (your own number, in full, so the command can be pasted);
+ * Prints only URLs and the number you configured (your own number, in full, in the command to paste);
  * never a token or key.
  */
 'use strict';
 
+const { configureNumber } = require('./configure-number.js');
+
 const REQUIRED = ['FUNCTION_APP_URL', 'TWILIO_VOICE_URL', 'TWILIO_SMS_URL', 'TWILIO_STATUS_CALLBACK_URL'];
 
-function main(env) {
+/** The webhook URLs and the manual commands; resolves to the exit code. */
+async function main(env) {
     const missing = REQUIRED.filter((name) => !env[name]);
     if (missing.length > 0) {
         process.stderr.write(
@@ -18,7 +23,8 @@ function main(env) {
         );
         return 1;
     }
-    const number = env.TWILIO_PHONE_NUMBER || '<your Twilio number, E.164 or PN… SID>';
+    const configured = (env.TWILIO_PHONE_NUMBER ?? '').trim();
+    const number = configured || '<your Twilio number, E.164 or PN… SID>';
     const lines = [
         '',
         'Twilio webhooks for this deployment:',
@@ -27,10 +33,15 @@ function main(env) {
         `  Status callbacks (set by the app per send):  ${env.TWILIO_STATUS_CALLBACK_URL}`,
         `  PUBLIC_BASE_URL is set to                    ${env.FUNCTION_APP_URL}`,
         '',
-        'Point your number at them with the Twilio CLI:',
+    ];
+    const manual = [
+        configured === ''
+            ? "Point your number at them with the Twilio CLI (or set TWILIO_PHONE_NUMBER, with the account's credentials, and this hook does it):"
+            : 'Or point it by hand with the Twilio CLI:',
         `  twilio phone-numbers:update ${quote(number)} --voice-url ${quote(env.TWILIO_VOICE_URL)} --sms-url ${quote(env.TWILIO_SMS_URL)}`,
         '',
     ];
+    if (configured === '') lines.push(...manual);
     if (env.KEY_VAULT_URL && env.AZURE_KEY_VAULT_NAME) {
         const secret = env.TWILIO_AUTH_TOKEN_SECRET_NAME || 'twilio-auth-token';
         lines.push(
@@ -40,7 +51,14 @@ function main(env) {
         );
     }
     process.stdout.write(`${lines.join('\n')}\n`);
-    return 0;
+    if (configured === '') return 0;
+
+    const code = await configureNumber(env, {
+        out: (line) => process.stdout.write(`${line}\n`),
+        err: (line) => process.stderr.write(`${line}\n`),
+    });
+    if (code !== 0) process.stdout.write(`\n${manual.join('\n')}\n`);
+    return code;
 }
 
 /** Quotes a value for a POSIX shell when it holds anything but URL-safe characters. */
@@ -48,4 +66,12 @@ function quote(value) {
     return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-process.exitCode = main(process.env);
+main(process.env).then(
+    (code) => {
+        process.exitCode = code;
+    },
+    (error) => {
+        process.stderr.write(`postprovision: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exitCode = 1;
+    },
+);
