@@ -18,6 +18,9 @@
  * against the Twilio sandbox (which calls the app's status and voice webhooks back, signed) behind the
  * fault proxy, with the ledger on Azurite; the HTTP API; Key Vault unavailable; validation switched off;
  * and invalid settings holding the token and numbers. The detector is checked first on planted lines.
+ *
+ * The structured outcome lines (shared/outcomes.ts) are among the captured lines: the workload must produce
+ * every kind of them, each must keep to the outcome-line grammar, and the same checks apply to them.
  */
 
 import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/functions';
@@ -42,6 +45,7 @@ import {
 } from '../../shared/dependencies';
 import { SecretUnavailableError } from '../../shared/errors';
 import { processOutbound } from '../../shared/outboundPipeline';
+import { outcomeLine } from '../../shared/outcomes';
 import { createSecretProvider } from '../../shared/secrets';
 import { startFaultProxy, type FaultProxy } from '../fakes/faultProxy';
 import { REPO_ROOT } from '../support/childProcess';
@@ -710,8 +714,10 @@ describe(`log hygiene (FUZZ_SEED=${String(SEED)})`, () => {
         expect(results['sms vault down 503']).toBe(1);
         expect(bySource(/^Inbound message SM[0-9a-f]{32} from \+\d{4}\*{3}\d{4}$/)).toBeGreaterThan(10);
         expect(bySource(/Could not record inbound message/)).toBe(1);
-        expect(bySource(/failed permanently: Twilio HTTP 400 code 21211/)).toBe(1);
-        expect(bySource(/rejected, not sent/)).toBeGreaterThanOrEqual(7);
+        expect(bySource(/^event=message\.failed id=refused status=failed code=21211 attempt=1$/)).toBe(1);
+        expect(
+            bySource(/^event=(message|call)\.rejected id=\S+ code=validation attempt=1$/),
+        ).toBeGreaterThanOrEqual(7);
         expect(bySource(/will retry/)).toBeGreaterThanOrEqual(3);
         expect(bySource(/dead-lettered/)).toBeGreaterThanOrEqual(1);
         expect(
@@ -719,7 +725,9 @@ describe(`log hygiene (FUZZ_SEED=${String(SEED)})`, () => {
                 /^Outbound dropped: an earlier attempt had reached Twilio as SM[0-9a-f]{32}; recorded it, not resending$/,
             ),
         ).toBe(1);
-        expect(bySource(/^Outbound dropped: already sent as SM[0-9a-f]{32}; not sending again$/)).toBe(1);
+        expect(
+            bySource(/^event=message\.already-sent id=dropped sid=SM[0-9a-f]{32} status=[a-z]+ attempt=3$/),
+        ).toBe(1);
         expect(bySource(/Invalid configuration: /)).toBeGreaterThanOrEqual(5);
         expect(bySource(/TWILIO_WEBHOOK_VALIDATION is off/)).toBe(1);
         expect(bySource(/Rejected a webhook with an invalid Twilio signature/)).toBeGreaterThan(10);
@@ -728,8 +736,49 @@ describe(`log hygiene (FUZZ_SEED=${String(SEED)})`, () => {
         expect(lines.filter((l) => l.source.startsWith('host:')).length).toBeGreaterThan(3);
         // The sandbox called our status and voice webhooks back, and they accepted the signatures.
         expect(
-            bySource(/Status (queued|sent|delivered|initiated|ringing|in-progress|completed) for sms-ok-0 /),
+            bySource(/^event=message\.(status|delivered) id=sms-ok-0 sid=SM[0-9a-f]{32} status=/),
         ).toBeGreaterThan(0);
+
+        // Every kind of outcome line was produced, so the checks below cover them; each keeps to the grammar
+        // (fields in order, values of id characters only) and says nothing more.
+        const outcomeLines = lines.filter((l) => l.text.startsWith('event='));
+        const grammar =
+            /^event=(?:message|call|webhook)\.[a-z-]+(?: id=[\w.~:-]+)?(?: sid=[\w.~:-]+)?(?: status=[\w.~:-]+)?(?: code=[\w.~:-]+)?(?: attempt=\d+)?(?: route=[a-z]+)?$/;
+        expect(outcomeLines.filter((l) => !grammar.test(l.text)).map((l) => l.text)).toEqual([]);
+        const events = new Set(outcomeLines.map((l) => /^event=(\S+)/.exec(l.text)?.[1]));
+        for (const event of [
+            'message.sent',
+            'call.sent',
+            'message.failed',
+            'call.failed',
+            'message.rejected',
+            'call.rejected',
+            'message.retrying',
+            'call.retrying',
+            'message.dead-lettered',
+            'message.poisoned',
+            'message.found-at-twilio',
+            'message.already-sent',
+            'message.status',
+            'message.delivered',
+            'message.unmatched',
+            'call.status',
+            'call.completed',
+            'call.unmatched',
+            'message.accepted',
+            'webhook.rejected',
+            'webhook.invalid',
+        ]) {
+            expect([event, events.has(event)]).toEqual([event, true]);
+        }
+        for (const status of [400, 403, 500, 503]) {
+            expect(
+                outcomeLines.some((l) =>
+                    l.text.startsWith(`event=webhook.rejected status=${String(status)} `),
+                ),
+            ).toBe(true);
+        }
+        expect(findLeaks(outcomeLines, secrets)).toEqual([]);
         expect(
             bySource(/status callback [\w-]+ → POST https:\/\/app\.example\.com\/api\/status: HTTP 204/),
         ).toBeGreaterThan(30);
@@ -742,6 +791,19 @@ describe(`log hygiene (FUZZ_SEED=${String(SEED)})`, () => {
         );
         expect(findLeaks(lines, secrets)).toEqual([]);
     }, 60_000);
+
+    it('self-check: the detector flags an outcome line whose id carries a used number or a body marker', () => {
+        const planted = { number: number(), marker: `zq${rng.alnum(10)}` };
+        secrets.markers.add(planted.marker);
+        const plantedLines = [
+            outcomeLine({ event: 'message.sent', id: planted.number }),
+            outcomeLine({ event: 'message.sent', id: `order-${planted.marker}` }),
+            outcomeLine({ event: 'message.sent', id: 'order-1', sid: `SM${'0'.repeat(32)}`, attempt: 1 }),
+        ].map((text) => ({ source: 'planted', text }));
+        const leaks = findLeaks(plantedLines, secrets);
+        expect(leaks).toHaveLength(2);
+        expect(leaks.join('\n')).not.toContain('order-1');
+    });
 
     it('an inbound message from an 8-digit E.164 number does not log every digit of it', async () => {
         const from = '+29012345';
