@@ -1,17 +1,21 @@
 /**
  * Twilio webhook validation for Azure Functions v4 `HttpRequest`s.
  *
- * The HMAC itself is twilio's own `validateRequest` / `validateRequestWithBody` (its light `webhooks`
- * module, not the whole package); this module does the Azure part: reading the body once, within bounds,
- * rebuilding the URL that Twilio signed behind App Service / Front Door / a proxy, and retrying once after a
- * token rotation without letting forged requests drive Key Vault traffic.
+ * The HMAC is twilio's own algorithm (its light `webhooks` module, not the whole package; for a large form
+ * body the same HMAC over the parameters' bytes, see webhookForm.ts); this module does the Azure part:
+ * reading the body once, within bounds, rebuilding the URL that Twilio signed behind App Service / Front
+ * Door / a proxy, keeping large forged bodies from monopolising the worker's one thread, and retrying once
+ * after a token rotation without letting forged requests drive Key Vault traffic.
  */
 
-import { timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { parse as parseQuery, stringify as stringifyQuery } from 'node:querystring';
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import { decodeBody, readBodyBytes } from './httpBody';
 import { lazy } from './lazy';
 import type { SecretProvider } from './secrets';
+import { createAdmission, type Release } from './webhookAdmission';
+import { formInputBytes, parseFormBytes, signedParameterBytes, type Pause } from './webhookForm';
 
 const loadWebhooks = lazy(() => import('twilio/lib/webhooks/webhooks'));
 
@@ -58,6 +62,21 @@ export const MAX_WEBHOOK_BODY_BYTES = 1024 * 1024;
 export const MAX_WEBHOOK_PARAMETERS = 1000;
 
 /**
+ * Form bodies over this size take the large-body path: parsed from their bytes in slices, one at a time
+ * per process (see webhookAdmission.ts), and turned into `URLSearchParams` only once accepted. Twilio's
+ * own webhooks, a few KB, never take it.
+ */
+export const LARGE_WEBHOOK_BYTES = 64 * 1024;
+/** Large webhooks that may wait for their turn; beyond them: 503 with `Retry-After`. */
+export const MAX_LARGE_WEBHOOKS_WAITING = 16;
+
+const largeWebhooks = createAdmission(MAX_LARGE_WEBHOOKS_WAITING);
+/** Bytes of the signed data hashed between two pauses (~0.2 ms). */
+const HMAC_SLICE_BYTES = 256 * 1024;
+/** Lets I/O callbacks (another request) run: setImmediate runs after the poll phase. */
+const pauseForIo: Pause = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
  * Reads the request once and checks its `X-Twilio-Signature`.
  *
  * A body over {@link MAX_WEBHOOK_BODY_BYTES}, or more than {@link MAX_WEBHOOK_PARAMETERS} parameters →
@@ -66,36 +85,50 @@ export const MAX_WEBHOOK_PARAMETERS = 1000;
  * → 500; token unreadable → 503. Only what the signature covers is returned: form parameters of a
  * form-encoded body, or the raw body of a JSON one (covered by `bodySHA256`); any other body is ignored.
  *
- * The work is linear in the body: the parameters are grouped in one pass and their sorted string is
- * built once, then signed for each distinct URL form twilio's validator would try, so a forged request
- * costs about what a genuine one does.
+ * The work is linear in the body: the parameters are grouped in one pass and their sorted data is built
+ * once, then signed for each distinct URL form twilio's validator would try, so a forged request costs
+ * about what a genuine one does. A form body over {@link LARGE_WEBHOOK_BYTES} is parsed from its bytes
+ * and signed in slices that let other requests run in between, one such body at a time per process;
+ * when {@link MAX_LARGE_WEBHOOKS_WAITING} are already waiting → 503 with `Retry-After`.
  */
 export async function validateTwilioWebhook(
     request: HttpRequest,
     options: WebhookValidationOptions,
     log: WebhookLogger,
 ): Promise<WebhookCheck> {
-    const body = await readBody(request, MAX_WEBHOOK_BODY_BYTES);
-    if (body === undefined) {
+    const bytes = await readBodyBytes(request, MAX_WEBHOOK_BODY_BYTES);
+    if (bytes === undefined) {
         return reject(413, `Webhook body over ${String(MAX_WEBHOOK_BODY_BYTES)} bytes`);
     }
-    const rawBody = body;
+    let decoded: string | undefined;
+    // Decoded when needed: a large forged form is checked from its bytes and never needs the text.
+    const text = () => (decoded ??= decodeBody(bytes));
     const url = signedUrl(request, options.publicBaseUrl, options.trustedForwardedHosts);
     const queryText = queryTextOf(url);
     const isForm = (request.headers.get('content-type') ?? '').toLowerCase().startsWith(FORM_CONTENT_TYPE);
+    const largeForm = isForm && bytes.length > LARGE_WEBHOOK_BYTES ? formInputBytes(bytes, text) : undefined;
     const parameters =
         countParameters(queryText, MAX_WEBHOOK_PARAMETERS) +
-        (isForm ? countParameters(rawBody, MAX_WEBHOOK_PARAMETERS) : 0);
+        (isForm ? countParameters(largeForm ?? text(), MAX_WEBHOOK_PARAMETERS) : 0);
     if (parameters > MAX_WEBHOOK_PARAMETERS) {
         return reject(413, `More than ${String(MAX_WEBHOOK_PARAMETERS)} webhook parameters`);
     }
     const query = new URLSearchParams(queryText);
-    const form = isForm ? new URLSearchParams(rawBody) : new URLSearchParams();
-    const webhook: TwilioWebhook = { query, form, rawBody, url };
+    // A small form is parsed once, into the form the handler gets; a large one only once it is accepted.
+    const smallForm = isForm && largeForm === undefined ? new URLSearchParams(text()) : undefined;
+    const accept = (): WebhookCheck => ({
+        ok: true,
+        webhook: {
+            query,
+            form: smallForm ?? (isForm ? new URLSearchParams(text()) : new URLSearchParams()),
+            rawBody: text(),
+            url,
+        },
+    });
 
     if (!options.enabled) {
         log.warn('TWILIO_WEBHOOK_VALIDATION is off: accepting a webhook without checking its signature');
-        return { ok: true, webhook };
+        return accept();
     }
     if (options.authToken === undefined) {
         log.error(
@@ -122,37 +155,72 @@ export async function validateTwilioWebhook(
     // as configured, where it is usually written bare.
     const unescaped = unescapeApostrophes(url);
     const urls = unescaped === url ? [url] : [url, unescaped];
-    let check: (authToken: string) => boolean;
+    let check: (authToken: string) => Promise<boolean>;
+    let release: Release | undefined;
     if (query.has('bodySHA256')) {
         // The signature covers the URL only (short) and the body through its hash, computed once a URL
         // form has matched: linear in the body whatever the signature.
         check = (authToken) =>
-            urls.some((candidate) => {
-                try {
-                    return webhooks.validateRequestWithBody(authToken, signature, candidate, rawBody);
-                } catch {
-                    // A URL twilio cannot parse cannot have been signed by Twilio.
-                    return false;
-                }
-            });
+            Promise.resolve(
+                urls.some((candidate) => {
+                    try {
+                        return webhooks.validateRequestWithBody(authToken, signature, candidate, text());
+                    } catch {
+                        // A URL twilio cannot parse cannot have been signed by Twilio.
+                        return false;
+                    }
+                }),
+            );
+    } else if (largeForm !== undefined) {
+        release = await largeWebhooks.acquire();
+        if (release === undefined) {
+            log.warn(
+                `Refused a large webhook for ${pathOf(url)}: ${String(MAX_LARGE_WEBHOOKS_WAITING)} are already waiting to be checked`,
+            );
+            return reject(503, 'Too many large webhooks are being checked', { 'Retry-After': '1' });
+        }
+        const candidates = signatureUrlCandidates(urls);
+        let signed: Promise<Buffer> | undefined;
+        const signedData = async () => {
+            await pauseForIo();
+            const parsed = await parseFormBytes(largeForm, { pause: pauseForIo });
+            await pauseForIo();
+            return signedParameterBytes(parsed);
+        };
+        check = async (authToken) => {
+            const data = await (signed ??= signedData());
+            for (const candidate of candidates) {
+                const expected = await signatureOf(authToken, candidate, data, pauseForIo);
+                if (sameSignature(signature, expected)) return true;
+            }
+            return false;
+        };
     } else {
-        const signed = sortedParameterString(groupParams(form));
+        const signed = sortedParameterString(groupParams(smallForm ?? []));
         const candidates = signatureUrlCandidates(urls);
         check = (authToken) =>
-            candidates.some((candidate) =>
-                sameSignature(
-                    signature,
-                    webhooks.getExpectedTwilioSignature(authToken, candidate + signed, {}),
+            Promise.resolve(
+                candidates.some((candidate) =>
+                    sameSignature(
+                        signature,
+                        webhooks.getExpectedTwilioSignature(authToken, candidate + signed, {}),
+                    ),
                 ),
             );
     }
-    if (check(token)) return { ok: true, webhook };
+    let valid: boolean;
+    try {
+        valid = await check(token);
+    } finally {
+        release?.();
+    }
+    if (valid) return accept();
 
     // The token may have been rotated in Key Vault since it was cached. The provider re-reads at most once
     // a minute however many forged requests arrive, so this cannot be used to flood Key Vault.
     const refreshed = await options.authToken.refresh().catch(() => token);
-    if (refreshed !== token && check(refreshed)) {
-        return { ok: true, webhook };
+    if (refreshed !== token && (await check(refreshed))) {
+        return accept();
     }
 
     log.warn(`Rejected a webhook with an invalid Twilio signature for ${pathOf(url)}`);
@@ -160,47 +228,44 @@ export async function validateTwilioWebhook(
 }
 
 /**
- * The body as text (UTF-8, as `request.text()` decodes it), or `undefined` when it is over `limit` bytes:
- * refused by `Content-Length` before reading when the header says so, and otherwise counted while
- * reading, so a body without (or lying about) its length is never held in memory beyond the limit.
+ * Twilio's signature (HMAC-SHA1 with the auth token, base64) of `url` followed by `data`, the UTF-8 of the
+ * signed parameters, hashed in slices with `pause` between them. Equal to twilio's
+ * `getExpectedTwilioSignature(token, url + dataText, {})`: UTF-8 encodes `url + dataText` as `url`'s bytes
+ * then `dataText`'s, because the data begins with a decoded name, which never begins with a lone
+ * surrogate that could pair with one ending the URL.
  */
-export async function readBody(
-    request: Pick<HttpRequest, 'method' | 'headers' | 'body'>,
-    limit: number,
-): Promise<string | undefined> {
-    if (request.method === 'GET' || request.method === 'HEAD') return '';
-    const declared = request.headers.get('content-length');
-    if (declared !== null && /^\d+$/.test(declared.trim()) && Number(declared.trim()) > limit)
-        return undefined;
-    const stream = request.body;
-    if (stream === null) return '';
-    const reader = stream.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for (;;) {
-        const { done, value } = (await reader.read()) as { done: boolean; value?: Uint8Array };
-        if (done) break;
-        if (value === undefined) continue;
-        size += value.byteLength;
-        if (size > limit) {
-            // Stops the source: the rest of the body is never read.
-            await reader.cancel().catch(() => undefined);
-            return undefined;
-        }
-        chunks.push(value);
+export async function signatureOf(
+    authToken: string,
+    url: string,
+    data: Uint8Array,
+    pause?: Pause,
+    sliceBytes = HMAC_SLICE_BYTES,
+): Promise<string> {
+    const hmac = createHmac('sha1', authToken).update(url, 'utf8');
+    for (let start = 0; start < data.length; start += sliceBytes) {
+        if (start > 0 && pause !== undefined) await pause();
+        hmac.update(data.subarray(start, start + sliceBytes));
     }
-    return new TextDecoder().decode(Buffer.concat(chunks, size));
+    return hmac.digest('base64');
 }
 
 /**
  * How many parameters `URLSearchParams` would parse from `text` (its non-empty `&`-separated pieces),
- * counting no further than `limit + 1`: a body of a million `&`s costs a scan, never a parse.
+ * counting no further than `limit + 1`: a body of a million `&`s costs a scan, never a parse. `text` may
+ * also be the UTF-8 bytes of the text: `&` is one byte, and never part of another character's.
  */
-export function countParameters(text: string, limit: number): number {
+export function countParameters(text: string | Uint8Array, limit: number): number {
+    const nextAmpersand: (from: number) => number =
+        typeof text === 'string'
+            ? (from) => text.indexOf('&', from)
+            : (
+                  (bytes: Buffer) => (from: number) =>
+                      bytes.indexOf(0x26, from)
+              )(Buffer.from(text.buffer, text.byteOffset, text.byteLength));
     let count = 0;
     let start = 0;
     while (start <= text.length && count <= limit) {
-        const end = text.indexOf('&', start);
+        const end = nextAmpersand(start);
         const stop = end === -1 ? text.length : end;
         if (stop > start) count++;
         if (end === -1) break;

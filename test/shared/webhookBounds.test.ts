@@ -1,18 +1,21 @@
 import { HttpRequest, type HttpRequestInit } from '@azure/functions';
 import { getExpectedTwilioSignature, validateRequest } from 'twilio/lib/webhooks/webhooks';
+import { readBodyBytes } from '../../shared/httpBody';
 import { createStaticSecretProvider } from '../../shared/secrets';
 import {
     countParameters,
     groupParams,
+    LARGE_WEBHOOK_BYTES,
+    MAX_LARGE_WEBHOOKS_WAITING,
     MAX_WEBHOOK_BODY_BYTES,
     MAX_WEBHOOK_PARAMETERS,
-    readBody,
     signatureUrlCandidates,
     sortedParameterString,
     validateTwilioWebhook,
     type WebhookCheck,
 } from '../../shared/webhookSignature';
 import {
+    formBody,
     signedWebhookRequest,
     testContext,
     twilioSignature,
@@ -113,7 +116,8 @@ describe('webhook bodies are bounded before any parsing or signature work', () =
 
     it('reads a streamed body within the limit whole', async () => {
         const { request } = streamedRequest(MAX_WEBHOOK_BODY_BYTES);
-        expect(await readBody(request, MAX_WEBHOOK_BODY_BYTES)).toBe('a'.repeat(MAX_WEBHOOK_BODY_BYTES));
+        const bytes = await readBodyBytes(request, MAX_WEBHOOK_BODY_BYTES);
+        expect(bytes?.toString('latin1')).toBe('a'.repeat(MAX_WEBHOOK_BODY_BYTES));
     });
 
     it('accepts and validates a body of exactly 1 MiB with 1,000 parameters', async () => {
@@ -255,5 +259,59 @@ describe("the signature check is twilio's validateRequest, done once per distinc
         }
         expect(accepted).toBeGreaterThan(100);
         expect(refused).toBeGreaterThan(20);
+    });
+});
+
+describe('a large form body (over LARGE_WEBHOOK_BYTES) is checked from its bytes, one at a time', () => {
+    const padding = 'x'.repeat(LARGE_WEBHOOK_BYTES);
+
+    it("accepts exactly what twilio's validateRequest accepts: repeated keys, __proto__, %27, escapes", async () => {
+        const url = "https://myapp.azurewebsites.net/api/voice?Message=It's%20me";
+        const received = 'https://myapp.azurewebsites.net/api/voice?Message=It%27s%20me';
+        const params: Params = {
+            Digits: ['5678', '1234', '1234'],
+            __proto__x: 'a',
+            Body: "ünïcødé + 100% & <tags> O'Brien ☎😀",
+            Padding: padding,
+        };
+        const body = `${formBody(params)}&__proto__=p&bad=%E0%A4%A&stray=%zz%C3%B6`;
+        const entries = [...new URLSearchParams(body)];
+        const grouped = groupParams(entries);
+        let accepted = 0;
+        for (const [signedFor, token] of [
+            [url, TOKEN],
+            [received, TOKEN],
+            [url, 'another token'],
+        ] as const) {
+            const signature = getExpectedTwilioSignature(
+                token,
+                signedFor + sortedParameterString(grouped),
+                {},
+            );
+            const request = webhookRequest({ url: received, body, contentType: FORM, signature });
+            const result = await check(request);
+            const twilio =
+                validateRequest(TOKEN, signature, received, grouped) ||
+                validateRequest(TOKEN, signature, url, grouped);
+            expect([signedFor, token, status(result)]).toEqual([signedFor, token, twilio ? 200 : 403]);
+            if (result.ok) expect([...result.webhook.form]).toEqual(entries);
+            if (result.ok) accepted++;
+        }
+        expect(accepted).toBe(2);
+    });
+
+    it('answers 503 with Retry-After beyond the line of waiting large webhooks; small ones never wait', async () => {
+        const large = () =>
+            check(webhookRequest({ url: URL_, params: { Padding: padding }, signature: 'forged' }));
+        const larges = Array.from({ length: MAX_LARGE_WEBHOOKS_WAITING + 8 }, large);
+        const small = await check(signedWebhookRequest(TOKEN, { url: URL_, params: { CallSid: 'CA1' } }));
+        expect(status(small)).toBe(200);
+        const results = await Promise.all(larges);
+        const refused = results.filter((r) => status(r) === 503);
+        expect(refused.length).toBeGreaterThan(0);
+        expect(results.every((r) => [403, 503].includes(status(r)))).toBe(true);
+        expect(!refused[0]?.ok && refused[0]?.response.headers).toMatchObject({ 'Retry-After': '1' });
+        // The line empties: the next large webhook is checked again.
+        expect(status(await large())).toBe(403);
     });
 });
