@@ -9,7 +9,8 @@
  * message from the API through the queue to its status callbacks; `sid` is Twilio's. `status` is the
  * message's or call's status (Twilio's, or our own `queued`), except on `webhook.*` lines, where it is the
  * HTTP status answered. `code` is Twilio's error code, else a transport error code (`ECONNRESET`), else
- * `http-<status>`. `attempt` is the host's delivery count of the queue message (1 for the first). `route`
+ * `http-<status>`. `attempt` is the host's delivery count of the queue message (1 for the first; not on
+ * lines from the poison queue or from webhooks). `route`
  * is the route a webhook or API request came in on (`voice`, `sms`, `status`, `messages`, `calls`).
  * Phone numbers, bodies, tokens, query strings and payload field names are never fields: the id and the
  * SID identify the message, and its ledger record (GET /api/messages/{id}) holds the rest.

@@ -51,7 +51,7 @@ function rejected(
     context.warn(
         outcomeLine({
             event: 'webhook.rejected',
-            status: refusal.response.status ?? 200,
+            status: refusal.response.status,
             route: webhookRoute(request.url),
         }),
     );
