@@ -10,8 +10,8 @@
  * message's or call's status (Twilio's, or our own `queued`), except on `webhook.*` lines, where it is the
  * HTTP status answered. `code` is Twilio's error code, else a transport error code (`ECONNRESET`), else
  * `http-<status>`. `attempt` is the host's delivery count of the queue message (1 for the first; not on
- * lines from the poison queue or from webhooks). `route`
- * is the route a webhook or API request came in on (`voice`, `sms`, `status`, `messages`, `calls`).
+ * lines from the poison queue or from webhooks). `route` is the route a webhook or API request came in on
+ * (`voice`, `sms`, `status`, `messages`, `calls`).
  * Phone numbers, bodies, tokens, query strings and payload field names are never fields: the id and the
  * SID identify the message, and its ledger record (GET /api/messages/{id}) holds the rest.
  *
@@ -25,14 +25,18 @@
  *   already final: nothing changed);
  * - warning: `failed` (Twilio refused the create for good, or reported `failed` / `undelivered` for a
  *   message, `failed` for a call — one alert counts both: the message will not reach its recipient),
- *   `rejected` (an
- *   invalid queue message, never sent), `conflict` (another request under an id already used: a queue
+ *   `rejected` (an invalid queue message, never sent), `conflict` (another request under an id already used: a queue
  *   copy that differs from the recorded one, or an API request answered 422), `in-progress` (API 409),
  *   `queue-unavailable` (API 503), `retrying` (a transient failure; the host redelivers), `unmatched` (a
  *   status callback for no send of ours, kept under its SID), `webhook.rejected` (every webhook refused
  *   before it was processed: 400 unsigned, 403 bad signature, 413 too large, 500 misconfigured, 503
  *   token unreadable), `webhook.invalid` (a signed status callback without a SID and status, 400);
- * - error: `dead-lettered` (retries exhausted, never sent).
+ * - error: `dead-lettered` (retries exhausted, never sent), logged once: by the outbound function's last
+ *   attempt when it records it, else by the poison function.
+ *
+ * A status callback's final event is logged when the callback moved the record; a repeat of it is a
+ * `status` line, so the failure alert counts a message once. Inbound messages and voice webhooks keep
+ * their own lines.
  *
  * Pure and dependency-free: the webhook front imports it on a cold start.
  */
