@@ -6,14 +6,15 @@
  * without them.
  */
 
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startHostProcess, type HostProcess } from './hostProcess';
 import { figure, summarize, type Figure } from './stats';
-import { forgedSignature, largeForm, ONE_MIB } from './webhookBodies';
+import { ONE_MIB } from './webhookBodies';
 import type { WebhooksChildReport, WebhooksChildSizes } from './webhooksChild';
-import { lastJsonLine, ROOT, runNode, twilioSignature, within } from './util';
+import { childEnv, lastJsonLine, ROOT, runNode, twilioSignature, within } from './util';
 
 export interface WebhookSizes extends WebhooksChildSizes {
     /** Signed `/api/voice` requests timed without, then during, the burst. */
@@ -144,11 +145,6 @@ async function measureThroughHost(
         });
         const voiceUrl = `${host.url}/api/voice?Message=Hello%20during%20a%20burst`;
         const voiceHeaders = { 'x-twilio-signature': twilioSignature(token, voiceUrl) };
-        const forgedBody = Buffer.from(largeForm(1_000, ONE_MIB).body);
-        const forgedHeaders = {
-            'content-type': 'application/x-www-form-urlencoded',
-            'x-twilio-signature': forgedSignature(),
-        };
         const forgedUrl = `${host.url}/api/voice`;
 
         const timeVoice = async (): Promise<number> => {
@@ -171,23 +167,41 @@ async function measureThroughHost(
         for (let i = 0; i < 20; i++) await timeVoice();
         const quietMs = await within(voiceSeries(), 120_000, 'voice without a burst');
 
-        let stop = false;
-        const forgedStatuses: Record<string, number> = {};
-        let forgedAnswered = 0;
-        const attacker = async () => {
-            while (!stop) {
-                const response = await fetch(forgedUrl, {
-                    method: 'POST',
-                    headers: forgedHeaders,
-                    body: forgedBody,
+        // The attackers run in a process of their own: sharing this event loop, they would delay the
+        // timed requests' own responses and the figure would measure the load generator.
+        const burst = spawn(
+            process.execPath,
+            [
+                '-r',
+                path.join(ROOT, 'test', 'support', 'register.js'),
+                path.join(ROOT, 'bench', 'forgedBurstChild.ts'),
+            ],
+            {
+                cwd: ROOT,
+                env: childEnv({
+                    BENCH_BURST: JSON.stringify({
+                        url: forgedUrl,
+                        connections: sizes.burstConnections,
+                        maxSeconds: 300,
+                    }),
+                }),
+                stdio: ['pipe', 'pipe', 'inherit'],
+            },
+        );
+        let output = '';
+        const exited = new Promise<number | null>((resolve) => burst.once('exit', resolve));
+        await within(
+            new Promise<void>((resolve, reject) => {
+                burst.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+                    output += chunk;
+                    if (output.includes('ready\n')) resolve();
                 });
-                await response.arrayBuffer();
-                const key = String(response.status);
-                forgedStatuses[key] = (forgedStatuses[key] ?? 0) + 1;
-                forgedAnswered++;
-            }
-        };
-        const attackers = Array.from({ length: sizes.burstConnections }, attacker);
+                burst.once('error', reject);
+                void exited.then(() => reject(new Error('the forged burst exited before it was ready')));
+            }),
+            60_000,
+            'the forged burst to start',
+        );
         // Let the burst build up before the first timed request.
         await sleep(500);
         const burstStarted = Date.now();
@@ -195,10 +209,14 @@ async function measureThroughHost(
         try {
             burstMs = await within(voiceSeries(), 300_000, 'voice during the burst');
         } finally {
-            stop = true;
+            burst.stdin.end();
         }
         const burstSeconds = (Date.now() - burstStarted) / 1000;
-        await within(Promise.all(attackers), 120_000, 'the forged burst');
+        const code = await within(exited, 120_000, 'the forged burst');
+        if (code !== 0) throw new Error(`the forged burst exited with ${String(code)}`);
+        const report = lastJsonLine(output) as { answered: number; statuses: Record<string, number> };
+        const forgedAnswered = report.answered;
+        const forgedStatuses = report.statuses;
         return { quietMs, burstMs, forgedAnswered, forgedStatuses, burstSeconds };
     } finally {
         await host?.stop();
