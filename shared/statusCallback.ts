@@ -21,7 +21,8 @@ const STATUS = /^[a-z][a-z_-]{0,31}$/;
 export type StatusCallbackResult =
     | {
           /**
-           * `updated` / `unchanged`: the record the callback belongs to; `recorded-unknown`: a new record
+           * `updated` / `unchanged`: the record the callback belongs to, its status (or SID) moved or not (a
+           * callback that only adds to the history is `unchanged`); `recorded-unknown`: a new record
            * under the SID; `unmatched`: the URL named a record this send does not belong to, so the
            * callback went to the SID's record instead.
            */
@@ -81,7 +82,7 @@ export async function recordStatusCallback(
             kind = 'unmatched';
             if (current === undefined || !isWaitingFor(current, callback)) return undefined;
             const next = applyStatus(current, statusEvent(callback));
-            kind = next === undefined ? 'unchanged' : 'updated';
+            kind = moved(current, next) ? 'updated' : 'unchanged';
             return next;
         });
         if (kind !== 'unmatched') return { kind, id, sid, status };
@@ -90,6 +91,14 @@ export async function recordStatusCallback(
     }
     const result = await recordUnderSid(ledger, form, callback);
     return { kind: result.kind, id: sid, sid, status };
+}
+
+/**
+ * Whether a callback moved the record (its status, or its SID filled in); one that only adds to the
+ * history (a late `sent` after `delivered`, a second final status) did not, so it is reported unchanged.
+ */
+function moved(current: LedgerRecord, next: LedgerRecord | undefined): boolean {
+    return next !== undefined && (next.status !== current.status || next.sid !== current.sid);
 }
 
 /**
@@ -153,7 +162,7 @@ async function recordUnderSid(
             kind = 'recorded-unknown';
             return next ?? base;
         }
-        if (next !== undefined) kind = 'updated';
+        if (moved(current, next)) kind = 'updated';
         return next;
     });
     return { kind, status: stored?.status ?? callback.status };

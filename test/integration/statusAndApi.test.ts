@@ -204,6 +204,31 @@ describe('status callbacks', () => {
         expect([...statuses(stored)].sort()).toEqual(['delivered', 'queued', 'sent']);
     });
 
+    it('a second final status only adds to the history and is reported unchanged', async () => {
+        const { sid } = await sentRecord('cb-second-final', 'sms');
+        const clock = ticking();
+        expect(
+            (
+                await recordStatusCallback(
+                    env.ledger,
+                    messageCallback(sid, 'delivered'),
+                    'cb-second-final',
+                    clock,
+                )
+            ).kind,
+        ).toBe('updated');
+        const late = await recordStatusCallback(
+            env.ledger,
+            messageCallback(sid, 'undelivered'),
+            'cb-second-final',
+            clock,
+        );
+        expect(late).toMatchObject({ kind: 'unchanged', status: 'undelivered' });
+        const stored = await record('cb-second-final');
+        expect(stored.status).toBe('delivered');
+        expect(statuses(stored)).toContain('undelivered');
+    });
+
     it('duplicate callbacks (Twilio retries) change nothing', async () => {
         const { sid } = await sentRecord('cb-dup', 'sms');
         const clock = ticking();
