@@ -41,7 +41,7 @@ var rules = [
   }
   {
     name: 'failed'
-    description: 'More than ${failedThreshold} messages or calls failed for good (Twilio refused them) in 15 minutes.'
+    description: 'More than ${failedThreshold} messages or calls failed for good (Twilio refused them, or reported them failed or undelivered) in 15 minutes.'
     severity: 2
     window: 'PT15M'
     threshold: failedThreshold
