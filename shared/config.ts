@@ -14,10 +14,39 @@ export type AuthTokenSource =
     | { kind: 'setting'; token: string }
     | { kind: 'none' };
 
+/**
+ * The Twilio API key used for REST calls instead of the auth token (which then only validates webhook
+ * signatures): its SID, and where its secret comes from.
+ */
+export type ApiKeySource =
+    | { kind: 'keyVault'; sid: string; vaultUrl: string; secretName: string }
+    | { kind: 'setting'; sid: string; secret: string };
+
+/**
+ * An Azure identity the app's own clients authenticate as, chosen as the Functions host chooses one for an
+ * identity-based connection: `managedIdentity` (`<connection>__credential=managedidentity`) is
+ * `ManagedIdentityCredential` for the user-assigned identity named by `clientId` or `resourceId`, or the
+ * system-assigned one when neither is given; `default` is `DefaultAzureCredential` (a developer's own
+ * sign-in locally), told which managed identity to try when one is named. Two equal values are one
+ * identity, and the app builds one credential object for it.
+ */
+export interface AzureIdentity {
+    readonly kind: 'managedIdentity' | 'default';
+    readonly clientId: string | undefined;
+    readonly resourceId: string | undefined;
+}
+
 export interface AppConfig {
     /** `TWILIO_ACCOUNT_SID`; optional for the webhooks, required to call the Twilio REST API. */
     readonly accountSid: string | undefined;
     readonly authToken: AuthTokenSource;
+    /** `TWILIO_API_KEY_SID` and its secret: when set, REST calls use it instead of the auth token. */
+    readonly apiKey: ApiKeySource | undefined;
+    /**
+     * Who the app is towards Azure: `storage` for the ledger table and the outbound queue (`undefined` with a
+     * connection string), `keyVault` for the secrets.
+     */
+    readonly identity: { readonly storage: AzureIdentity | undefined; readonly keyVault: AzureIdentity };
     /** How long a token read from Key Vault is trusted before it is read again. */
     readonly secretTtlMs: number;
     /**
@@ -52,11 +81,13 @@ export type StorageConnection =
 export const DEFAULT_VOICE_GREETING = 'Hello World';
 export const DEFAULT_SMS_REPLY = 'Hey, thanks for the ping! Twilio and Azure rock!';
 export const DEFAULT_SECRET_NAME = 'twilio-auth-token';
+export const DEFAULT_API_KEY_SECRET_NAME = 'twilio-api-key-secret';
 export const DEFAULT_SECRET_TTL_SECONDS = 3600;
 export const DEFAULT_OUTBOUND_QUEUE = 'twilio-outbound';
 export const DEFAULT_LEDGER_TABLE = 'TwilioLedger';
 
 const ACCOUNT_SID = /^AC[0-9a-fA-F]{32}$/;
+const API_KEY_SID = /^SK[0-9a-fA-F]{32}$/;
 // Key Vault object names: 1-127 characters, letters, digits and dashes.
 const SECRET_NAME = /^[0-9a-zA-Z-]{1,127}$/;
 const E164 = /^\+[1-9]\d{7,14}$/;
@@ -67,6 +98,9 @@ const TABLE_NAME = /^[A-Za-z][A-Za-z0-9]{2,62}$/;
 // A DNS host name: dot-separated labels of letters, digits and inner dashes.
 const HOST_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+// The ARM id of a user-assigned identity, as `__managedIdentityResourceId` takes it.
+const IDENTITY_RESOURCE_ID =
+    /^\/subscriptions\/[0-9a-fA-F-]{36}\/resourcegroups\/[-\w._()]{1,90}\/providers\/microsoft\.managedidentity\/userassignedidentities\/[\w-]{3,128}$/i;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -93,8 +127,8 @@ export function parseConfig(env: Env): AppConfig {
     if (!SECRET_NAME.test(secretName)) {
         problems.push('TWILIO_AUTH_TOKEN_SECRET_NAME must be 1-127 letters, digits or dashes');
     }
-    const managedIdentityClientId = read('AZURE_CLIENT_ID');
-    if (managedIdentityClientId !== undefined && !GUID.test(managedIdentityClientId)) {
+    const azureClientId = read('AZURE_CLIENT_ID');
+    if (azureClientId !== undefined && !GUID.test(azureClientId)) {
         problems.push('AZURE_CLIENT_ID must be a GUID (the client ID of a user-assigned managed identity)');
     }
     const token = read('TWILIO_AUTH_TOKEN');
@@ -103,14 +137,30 @@ export function parseConfig(env: Env): AppConfig {
             'TWILIO_AUTH_TOKEN holds an unresolved Key Vault reference: grant the app identity "get" on the secret, or set KEY_VAULT_URL',
         );
     }
+    const storage = storageConnection(read, problems);
+    const keyVaultIdentity = keyVaultIdentityFor(
+        storage?.identity,
+        GUID.test(azureClientId ?? '') ? azureClientId : undefined,
+    );
     let authToken: AuthTokenSource;
     if (vaultUrl !== undefined) {
-        authToken = { kind: 'keyVault', vaultUrl, secretName, managedIdentityClientId };
+        authToken = {
+            kind: 'keyVault',
+            vaultUrl,
+            secretName,
+            managedIdentityClientId: keyVaultIdentity.clientId,
+        };
     } else if (token !== undefined) {
         authToken = { kind: 'setting', token };
     } else {
         authToken = { kind: 'none' };
     }
+    const apiKey = apiKeySource(
+        read,
+        { url: vaultUrl, configured: read('KEY_VAULT_URL') !== undefined },
+        accountSid,
+        problems,
+    );
 
     const ttlSeconds = checkInteger(
         read('SECRET_CACHE_TTL_SECONDS'),
@@ -158,7 +208,6 @@ export function parseConfig(env: Env): AppConfig {
     if (!['true', 'false'].includes(storeBody)) {
         problems.push('LEDGER_STORE_BODY must be "true" or "false"');
     }
-    const storage = storageConnection(read, problems);
 
     if (problems.length > 0) {
         throw new ConfigError(problems);
@@ -166,6 +215,8 @@ export function parseConfig(env: Env): AppConfig {
     return {
         accountSid,
         authToken,
+        apiKey,
+        identity: { storage: storage?.identity, keyVault: keyVaultIdentity },
         secretTtlMs: ttlSeconds * 1000,
         publicBaseUrl,
         trustedForwardedHosts,
@@ -173,7 +224,7 @@ export function parseConfig(env: Env): AppConfig {
         voiceGreeting: read('VOICE_GREETING') ?? DEFAULT_VOICE_GREETING,
         smsReply: read('SMS_REPLY') ?? DEFAULT_SMS_REPLY,
         twilioApiUrl,
-        storage,
+        storage: storage?.connection,
         outboundQueue,
         fromNumber,
         messagingServiceSid,
@@ -183,17 +234,35 @@ export function parseConfig(env: Env): AppConfig {
 }
 
 /**
- * `AzureWebJobsStorage` as the Functions host reads it: a connection string, or identity-based settings
- * (`AzureWebJobsStorage__accountName`, or the `__queueServiceUri` and `__tableServiceUri` pair).
+ * `AzureWebJobsStorage` as the Functions host reads it: a connection string, or an identity-based
+ * connection (`AzureWebJobsStorage__accountName`, or the `__queueServiceUri` and `__tableServiceUri` pair)
+ * with the identity its `__credential`, `__clientId` and `__managedIdentityResourceId` name.
  */
-function storageConnection(read: (name: string) => string | undefined, problems: string[]) {
+function storageConnection(
+    read: (name: string) => string | undefined,
+    problems: string[],
+): { connection: StorageConnection; identity: AzureIdentity | undefined } | undefined {
     const connectionString = read('AzureWebJobsStorage');
     if (connectionString !== undefined) {
-        return { kind: 'connectionString', connectionString } as const;
+        // As in the host: a value under the connection's own name is a connection string, and the `__`
+        // settings beside it are not part of the connection.
+        return { connection: { kind: 'connectionString', connectionString }, identity: undefined };
     }
+    const identity = storageIdentity(read, problems);
     const account = read('AzureWebJobsStorage__accountName');
-    const queueUri = read('AzureWebJobsStorage__queueServiceUri');
-    const tableUri = read('AzureWebJobsStorage__tableServiceUri');
+    // Bearer tokens are only ever sent over https (the storage SDKs refuse anything else).
+    const queueUri = checkUrl(
+        read('AzureWebJobsStorage__queueServiceUri'),
+        'AzureWebJobsStorage__queueServiceUri',
+        problems,
+        ['https:'],
+    );
+    const tableUri = checkUrl(
+        read('AzureWebJobsStorage__tableServiceUri'),
+        'AzureWebJobsStorage__tableServiceUri',
+        problems,
+        ['https:'],
+    );
     if (account !== undefined) {
         if (!/^[a-z0-9]{3,24}$/.test(account)) {
             problems.push(
@@ -202,19 +271,157 @@ function storageConnection(read: (name: string) => string | undefined, problems:
             return undefined;
         }
         return {
-            kind: 'identity',
-            queueServiceUrl: queueUri ?? `https://${account}.queue.core.windows.net`,
-            tableServiceUrl: tableUri ?? `https://${account}.table.core.windows.net`,
-        } as const;
+            connection: {
+                kind: 'identity',
+                queueServiceUrl: queueUri ?? `https://${account}.queue.core.windows.net`,
+                tableServiceUrl: tableUri ?? `https://${account}.table.core.windows.net`,
+            },
+            identity: identity.value,
+        };
     }
-    if (queueUri !== undefined || tableUri !== undefined) {
-        if (queueUri === undefined || tableUri === undefined) {
+    const queueSet = read('AzureWebJobsStorage__queueServiceUri') !== undefined;
+    const tableSet = read('AzureWebJobsStorage__tableServiceUri') !== undefined;
+    if (queueSet || tableSet) {
+        if (!queueSet || !tableSet) {
             problems.push(
                 'AzureWebJobsStorage__queueServiceUri and AzureWebJobsStorage__tableServiceUri must be set together (or set AzureWebJobsStorage__accountName)',
             );
             return undefined;
         }
-        return { kind: 'identity', queueServiceUrl: queueUri, tableServiceUrl: tableUri } as const;
+        // An invalid URI has its own problem already.
+        if (queueUri === undefined || tableUri === undefined) return undefined;
+        return {
+            connection: { kind: 'identity', queueServiceUrl: queueUri, tableServiceUrl: tableUri },
+            identity: identity.value,
+        };
+    }
+    if (identity.named !== undefined) {
+        problems.push(
+            `${identity.named} is set but the storage account is not: set AzureWebJobsStorage__accountName (or the service URIs), or AzureWebJobsStorage`,
+        );
+    }
+    return undefined;
+}
+
+/**
+ * The identity of an identity-based `AzureWebJobsStorage`, by the host's rules: `__credential` =
+ * `managedidentity` (any case) means the app's managed identity, the user-assigned one named by
+ * `__clientId` or `__managedIdentityResourceId` (never both) or else the system-assigned one; without
+ * `__credential`, `DefaultAzureCredential` (the developer's own sign-in locally), given the named identity.
+ */
+function storageIdentity(
+    read: (name: string) => string | undefined,
+    problems: string[],
+): { value: AzureIdentity; named: string | undefined } {
+    const credential = read('AzureWebJobsStorage__credential');
+    const clientId = read('AzureWebJobsStorage__clientId');
+    const resourceId = read('AzureWebJobsStorage__managedIdentityResourceId');
+    if (credential !== undefined && credential.toLowerCase() !== 'managedidentity') {
+        problems.push(
+            'AzureWebJobsStorage__credential must be "managedidentity", or unset for DefaultAzureCredential (your own sign-in locally)',
+        );
+    }
+    if (clientId !== undefined && !GUID.test(clientId)) {
+        problems.push(
+            'AzureWebJobsStorage__clientId must be a GUID (the client ID of a user-assigned managed identity)',
+        );
+    }
+    if (resourceId !== undefined && !IDENTITY_RESOURCE_ID.test(resourceId)) {
+        problems.push(
+            'AzureWebJobsStorage__managedIdentityResourceId must be the resource ID of a user-assigned identity (/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>)',
+        );
+    }
+    if (clientId !== undefined && resourceId !== undefined) {
+        problems.push(
+            'AzureWebJobsStorage__clientId and AzureWebJobsStorage__managedIdentityResourceId both name an identity: set one of them',
+        );
+    }
+    const named =
+        credential === undefined
+            ? clientId === undefined
+                ? resourceId === undefined
+                    ? undefined
+                    : 'AzureWebJobsStorage__managedIdentityResourceId'
+                : 'AzureWebJobsStorage__clientId'
+            : 'AzureWebJobsStorage__credential';
+    return {
+        value: { kind: credential === undefined ? 'default' : 'managedIdentity', clientId, resourceId },
+        named,
+    };
+}
+
+/**
+ * Key Vault is read as the identity storage uses, so that both share one credential and one token cache;
+ * `AZURE_CLIENT_ID` names another user-assigned identity for it (a managed identity in Azure, where storage
+ * goes through one; `DefaultAzureCredential`'s managed identity otherwise, as before identity-based storage).
+ */
+function keyVaultIdentityFor(
+    storage: AzureIdentity | undefined,
+    azureClientId: string | undefined,
+): AzureIdentity {
+    if (azureClientId === undefined) {
+        return storage ?? { kind: 'default', clientId: undefined, resourceId: undefined };
+    }
+    return {
+        kind: storage?.kind === 'managedIdentity' ? 'managedIdentity' : 'default',
+        clientId: azureClientId,
+        resourceId: undefined,
+    };
+}
+
+/**
+ * `TWILIO_API_KEY_SID` and where its secret is: Key Vault (`TWILIO_API_KEY_SECRET_NAME`) when a vault is
+ * configured, else the `TWILIO_API_KEY_SECRET` setting (local runs). A key that cannot be used is a
+ * ConfigError rather than a silent fall-back to the auth token.
+ */
+function apiKeySource(
+    read: (name: string) => string | undefined,
+    vault: { url: string | undefined; configured: boolean },
+    accountSid: string | undefined,
+    problems: string[],
+): ApiKeySource | undefined {
+    const sid = read('TWILIO_API_KEY_SID');
+    const namedSecret = read('TWILIO_API_KEY_SECRET_NAME');
+    const secret = read('TWILIO_API_KEY_SECRET');
+    if (namedSecret !== undefined && !SECRET_NAME.test(namedSecret)) {
+        problems.push('TWILIO_API_KEY_SECRET_NAME must be 1-127 letters, digits or dashes');
+    }
+    if (secret?.startsWith('@Microsoft.KeyVault(')) {
+        problems.push(
+            'TWILIO_API_KEY_SECRET holds an unresolved Key Vault reference: grant the app identity "get" on the secret, or set KEY_VAULT_URL',
+        );
+    }
+    if (sid === undefined) {
+        if (secret !== undefined || namedSecret !== undefined) {
+            problems.push(
+                'TWILIO_API_KEY_SID must be set with TWILIO_API_KEY_SECRET or TWILIO_API_KEY_SECRET_NAME (the key the secret belongs to)',
+            );
+        }
+        return undefined;
+    }
+    if (!API_KEY_SID.test(sid)) {
+        problems.push('TWILIO_API_KEY_SID must be "SK" followed by 32 hexadecimal characters');
+        return undefined;
+    }
+    if (accountSid === undefined) {
+        problems.push(
+            'TWILIO_ACCOUNT_SID is required with TWILIO_API_KEY_SID (an API key acts for an account)',
+        );
+    }
+    if (vault.url !== undefined) {
+        return {
+            kind: 'keyVault',
+            sid,
+            vaultUrl: vault.url,
+            secretName: namedSecret ?? DEFAULT_API_KEY_SECRET_NAME,
+        };
+    }
+    if (secret !== undefined) return { kind: 'setting', sid, secret };
+    // An invalid KEY_VAULT_URL has its own problem; this one would only repeat it.
+    if (!vault.configured) {
+        problems.push(
+            'TWILIO_API_KEY_SID needs its secret: set KEY_VAULT_URL (the vault holding TWILIO_API_KEY_SECRET_NAME), or TWILIO_API_KEY_SECRET locally',
+        );
     }
     return undefined;
 }

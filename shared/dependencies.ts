@@ -2,24 +2,28 @@
  * The composition root: builds the app's shared services from the configuration, once per process.
  */
 
+import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import type { HttpResponseInit } from '@azure/functions';
-import { getConfig, type AppConfig } from './config';
+import { getConfig, type AppConfig, type AzureIdentity } from './config';
 import { ConfigError } from './errors';
 import {
     createKeyVaultSecretReader,
+    createSecretClientFactory,
     createSecretProvider,
     createStaticSecretProvider,
     type SecretProvider,
 } from './secrets';
 import type { Ledger, LedgerOptions } from './ledger';
 import { lazy } from './lazy';
-import { createQueueClientFactory, requireStorage, storageCredential } from './storage';
+import { createQueueClientFactory, requireStorage } from './storage';
 import { createTwilioClientFactory, type TwilioClientFactory } from './twilioClient';
 
 export interface AppDependencies {
     readonly config: AppConfig;
     /** `undefined` when no auth token source is configured: webhooks then answer 500, never unchecked. */
     readonly authToken: SecretProvider | undefined;
+    /** The API key's secret, when `TWILIO_API_KEY_SID` is configured (REST calls then use the key). */
+    readonly apiKeySecret: SecretProvider | undefined;
     readonly twilio: TwilioClientFactory;
     /** The message ledger; throws ConfigError on first use when no storage is configured. */
     readonly ledger: () => Ledger;
@@ -29,26 +33,48 @@ export interface AppDependencies {
 
 /** Builds the services for `config`. Nothing is read from Key Vault or imported until first used. */
 export function createDependencies(config: AppConfig): AppDependencies {
-    const source = config.authToken;
-    let authToken: SecretProvider | undefined;
-    if (source.kind === 'keyVault') {
-        authToken = createSecretProvider({
-            read: createKeyVaultSecretReader(source),
+    const credentialFor = createCredentials();
+    let vaultClient: ReturnType<typeof createSecretClientFactory> | undefined;
+    // One SecretClient for the vault, whichever secret is read first.
+    const vault = (vaultUrl: string) =>
+        (vaultClient ??= createSecretClientFactory(vaultUrl, credentialFor(config.identity.keyVault)));
+    const fromVault = (vaultUrl: string, secretName: string, what: string): SecretProvider =>
+        createSecretProvider({
+            read: createKeyVaultSecretReader({ vaultUrl, secretName, client: vault(vaultUrl) }),
             ttlMs: config.secretTtlMs,
             onStaleValueServed: (error) => {
                 console.warn(
-                    `Key Vault re-read failed; using the cached Twilio auth token for now: ${error instanceof Error ? error.message : String(error)}`,
+                    `Key Vault re-read failed; using the cached ${what} for now: ${error instanceof Error ? error.message : String(error)}`,
                 );
             },
         });
+
+    const source = config.authToken;
+    let authToken: SecretProvider | undefined;
+    if (source.kind === 'keyVault') {
+        authToken = fromVault(source.vaultUrl, source.secretName, 'Twilio auth token');
     } else if (source.kind === 'setting') {
         authToken = createStaticSecretProvider(source.token);
+    }
+    const key = config.apiKey;
+    let apiKeySecret: SecretProvider | undefined;
+    if (key?.kind === 'keyVault') {
+        apiKeySecret = fromVault(key.vaultUrl, key.secretName, 'Twilio API key secret');
+    } else if (key?.kind === 'setting') {
+        apiKeySecret = createStaticSecretProvider(key.secret);
     }
     const twilio = createTwilioClientFactory({
         accountSid: config.accountSid,
         secrets: authToken,
+        apiKey:
+            key === undefined || apiKeySecret === undefined
+                ? undefined
+                : { sid: key.sid, secret: apiKeySecret },
         apiUrl: config.twilioApiUrl,
     });
+
+    const storageCredential = (): TokenCredential | undefined =>
+        config.identity.storage === undefined ? undefined : credentialFor(config.identity.storage);
     let ledger: Ledger | undefined;
     const getLedger = (): Ledger => {
         if (ledger === undefined) {
@@ -57,17 +83,21 @@ export function createDependencies(config: AppConfig): AppDependencies {
             ledger = lazyLedger(
                 storage.kind === 'connectionString'
                     ? { ...common, connectionString: storage.connectionString }
-                    : { ...common, tableUrl: storage.tableServiceUrl, credential: lazyCredential() },
+                    : { ...common, tableUrl: storage.tableServiceUrl, credential: storageCredential() },
             );
         }
         return ledger;
     };
     let outboundQueue: (() => Promise<import('@azure/storage-queue').QueueClient>) | undefined;
     const enqueueOutbound = async (text: string): Promise<void> => {
-        outboundQueue ??= createQueueClientFactory(requireStorage(config.storage), config.outboundQueue);
+        outboundQueue ??= createQueueClientFactory(
+            requireStorage(config.storage),
+            config.outboundQueue,
+            storageCredential(),
+        );
         await (await outboundQueue()).sendMessage(text);
     };
-    return { config, authToken, twilio, ledger: getLedger, enqueueOutbound };
+    return { config, authToken, apiKeySecret, twilio, ledger: getLedger, enqueueOutbound };
 }
 
 /**
@@ -85,9 +115,72 @@ function lazyLedger(options: LedgerOptions): Ledger {
     };
 }
 
-/** A TokenCredential that creates `DefaultAzureCredential` (a heavy import) only when a token is needed. */
-function lazyCredential(): import('@azure/core-auth').TokenCredential {
-    return { getToken: async (scopes, options) => (await storageCredential()).getToken(scopes, options) };
+/**
+ * The app's Azure credentials: one `TokenCredential` per distinct identity, so every client of that
+ * identity (the table, the queue, Key Vault) shares one token cache and the identity endpoint is asked
+ * once per scope, not once per client. `@azure/identity` (a heavy import) is loaded when a token is first
+ * needed, not when a credential is handed out.
+ */
+export function createCredentials(): (identity: AzureIdentity) => TokenCredential {
+    const byIdentity = new Map<string, TokenCredential>();
+    return (identity) => {
+        const key = JSON.stringify([identity.kind, identity.clientId ?? null, identity.resourceId ?? null]);
+        let credential = byIdentity.get(key);
+        if (credential === undefined) {
+            credential = sharingTokenRequests(lazy(() => newCredential(identity)));
+            byIdentity.set(key, credential);
+        }
+        return credential;
+    };
+}
+
+/**
+ * A credential whose concurrent requests for the same token share one request. Each SDK client already
+ * does that for its own requests, but on a cold start the table and the queue client ask for the storage
+ * token at the same moment, and neither the credential nor its token cache joins the two.
+ */
+function sharingTokenRequests(load: () => Promise<TokenCredential>): TokenCredential {
+    const inFlight = new Map<string, Promise<AccessToken | null>>();
+    return {
+        getToken: (scopes, options = {}) => {
+            const key = JSON.stringify([
+                [scopes].flat().sort(),
+                options.tenantId ?? null,
+                options.claims ?? null,
+                options.enableCae ?? false,
+            ]);
+            let pending = inFlight.get(key);
+            if (pending === undefined) {
+                // Shared, so one caller's abort must not fail the others; a token request is short anyway.
+                const { abortSignal: _, ...shared } = options;
+                pending = (async () => (await load()).getToken(scopes, shared))().finally(() => {
+                    inFlight.delete(key);
+                });
+                inFlight.set(key, pending);
+            }
+            return pending;
+        },
+    };
+}
+
+/**
+ * The credential the Functions host would build for `identity`: `ManagedIdentityCredential` for
+ * `__credential=managedidentity` (never `DefaultAzureCredential` in Azure, whose chain could settle on
+ * another source), else `DefaultAzureCredential` told which managed identity to try.
+ */
+async function newCredential(identity: AzureIdentity): Promise<TokenCredential> {
+    const { DefaultAzureCredential, ManagedIdentityCredential } = await import('@azure/identity');
+    const { clientId, resourceId } = identity;
+    if (identity.kind === 'managedIdentity') {
+        if (clientId !== undefined) return new ManagedIdentityCredential({ clientId });
+        if (resourceId !== undefined) return new ManagedIdentityCredential({ resourceId });
+        return new ManagedIdentityCredential();
+    }
+    if (clientId !== undefined) return new DefaultAzureCredential({ managedIdentityClientId: clientId });
+    if (resourceId !== undefined) {
+        return new DefaultAzureCredential({ managedIdentityResourceId: resourceId });
+    }
+    return new DefaultAzureCredential();
 }
 
 let current: AppDependencies | undefined;

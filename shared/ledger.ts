@@ -126,7 +126,10 @@ export interface LedgerOptions {
     connectionString?: string;
     /** The Table service endpoint, e.g. `https://<account>.table.core.windows.net`, used with `credential`. */
     tableUrl?: string;
-    /** For `tableUrl`; defaults to `DefaultAzureCredential`. */
+    /**
+     * Required with `tableUrl`: the identity's credential, shared with the app's other clients of that
+     * identity (never a default credential made here, which would be the wrong identity in Azure).
+     */
     credential?: TokenCredential;
     tableName: string;
     /** Whether message bodies are kept (personal data). Otherwise only their length is. */
@@ -411,12 +414,10 @@ async function openTable(options: LedgerOptions): Promise<TableClient> {
             allowInsecureConnection: HTTP_ENDPOINT.test(options.connectionString),
         });
     } else {
-        let credential = options.credential;
-        if (credential === undefined) {
-            const { DefaultAzureCredential } = await import('@azure/identity');
-            credential = new DefaultAzureCredential();
+        if (options.tableUrl === undefined || options.credential === undefined) {
+            throw new Error('The ledger needs a connection string, or a table URL and a credential');
         }
-        client = new TableClient(options.tableUrl ?? '', options.tableName, credential, clientOptions);
+        client = new TableClient(options.tableUrl, options.tableName, options.credential, clientOptions);
     }
     try {
         // The SDK itself ignores 409 TableAlreadyExists here; this also covers emulators that word it

@@ -1,5 +1,6 @@
 /**
- * The Twilio auth token, read from Azure Key Vault (or a setting) and cached.
+ * The Twilio secrets (the auth token, an API key's secret), read from Azure Key Vault (or a setting) and
+ * cached.
  *
  * `@azure/keyvault-secrets` and `@azure/identity` are imported on the first read, never at module load:
  * together they cost several times what `@azure/functions` does to load, and a webhook cold start with a
@@ -7,7 +8,9 @@
  */
 
 import type { TokenCredential } from '@azure/core-auth';
+import type { SecretClient } from '@azure/keyvault-secrets';
 import { SecretUnavailableError } from './errors';
+import { lazy } from './lazy';
 
 /** A cached secret value. */
 export interface SecretProvider {
@@ -103,45 +106,40 @@ export function createStaticSecretProvider(value: string): SecretProvider {
     return { get: () => resolved, refresh: () => resolved };
 }
 
-export interface KeyVaultSecretReaderOptions {
-    /** e.g. `https://myvault.vault.azure.net` */
-    vaultUrl: string;
-    secretName: string;
-    /** Defaults to `DefaultAzureCredential` (managed identity in Azure). */
-    credential?: TokenCredential;
-    /** Client ID of a user-assigned managed identity, for the default credential. */
-    managedIdentityClientId?: string | undefined;
-}
-
 /**
- * Returns a function that reads the latest version of one Key Vault secret with `SecretClient`. The SDK
- * modules and the client are created on the first call and reused.
+ * A `SecretClient` for one vault, created (with its SDK module) on the first call and then shared by
+ * every secret read from that vault, so the vault's authentication challenge is answered once.
+ *
+ * @param credential the app's credential for its Key Vault identity (one instance per identity, so the
+ *   access token is cached once for the whole app).
  */
-export function createKeyVaultSecretReader(options: KeyVaultSecretReaderOptions): () => Promise<string> {
-    let client: Promise<import('@azure/keyvault-secrets').SecretClient> | undefined;
-    const createClient = async () => {
+export function createSecretClientFactory(
+    vaultUrl: string,
+    credential: TokenCredential,
+): () => Promise<SecretClient> {
+    return lazy(async () => {
         const { SecretClient } = await import('@azure/keyvault-secrets');
-        let credential = options.credential;
-        if (credential === undefined) {
-            const { DefaultAzureCredential } = await import('@azure/identity');
-            credential =
-                options.managedIdentityClientId === undefined
-                    ? new DefaultAzureCredential()
-                    : new DefaultAzureCredential({
-                          managedIdentityClientId: options.managedIdentityClientId,
-                      });
-        }
         // A webhook waits on this read and Twilio gives a webhook 15 s, so keep the SDK's retries short.
-        return new SecretClient(options.vaultUrl, credential, {
+        return new SecretClient(vaultUrl, credential, {
             retryOptions: { maxRetries: 2, retryDelayInMs: 300, maxRetryDelayInMs: 2_000 },
         });
-    };
+    });
+}
 
+export interface KeyVaultSecretReaderOptions {
+    /** e.g. `https://myvault.vault.azure.net`; named in errors. */
+    vaultUrl: string;
+    secretName: string;
+    /** The vault's client, from {@link createSecretClientFactory}. */
+    client: () => Promise<SecretClient>;
+}
+
+/** Returns a function that reads the latest version of one Key Vault secret. */
+export function createKeyVaultSecretReader(options: KeyVaultSecretReaderOptions): () => Promise<string> {
     return async () => {
-        client ??= createClient();
         let secret;
         try {
-            secret = await (await client).getSecret(options.secretName);
+            secret = await (await options.client()).getSecret(options.secretName);
         } catch (error) {
             throw new SecretUnavailableError(
                 `Could not read secret "${options.secretName}" from ${options.vaultUrl}: ${describe(error)}`,

@@ -3,15 +3,11 @@
  * `AzureWebJobsStorage` connection the Functions host uses. The storage SDKs are imported on first use.
  */
 
+import type { TokenCredential } from '@azure/core-auth';
 import type { QueueClient } from '@azure/storage-queue';
 import type { StorageConnection } from './config';
 import { ConfigError } from './errors';
 import { lazy } from './lazy';
-
-const loadIdentity = lazy(async () => {
-    const { DefaultAzureCredential } = await import('@azure/identity');
-    return new DefaultAzureCredential();
-});
 
 /** The connection, or a ConfigError saying how to configure it. */
 export function requireStorage(connection: StorageConnection | undefined): StorageConnection {
@@ -23,22 +19,27 @@ export function requireStorage(connection: StorageConnection | undefined): Stora
     return connection;
 }
 
-/** A client for one queue; the queue is created on first use. */
+/**
+ * A client for one queue; the queue is created on first use. An identity-based connection needs
+ * `credential`: the app's one credential for the storage identity, so that the queue, the table and Key
+ * Vault (when it is the same identity) share its token cache.
+ */
 export function createQueueClientFactory(
     connection: StorageConnection,
     queueName: string,
+    credential: TokenCredential | undefined,
 ): () => Promise<QueueClient> {
+    if (connection.kind === 'identity' && credential === undefined) {
+        throw new Error('An identity-based storage connection needs the credential of its identity');
+    }
     return lazy(async () => {
         const { QueueServiceClient } = await import('@azure/storage-queue');
         const service =
             connection.kind === 'connectionString'
                 ? QueueServiceClient.fromConnectionString(connection.connectionString)
-                : new QueueServiceClient(connection.queueServiceUrl, await loadIdentity());
+                : new QueueServiceClient(connection.queueServiceUrl, credential);
         const queue = service.getQueueClient(queueName);
         await queue.createIfNotExists();
         return queue;
     });
 }
-
-/** The identity used for identity-based storage connections (`DefaultAzureCredential`). */
-export const storageCredential = loadIdentity;

@@ -1,5 +1,6 @@
 /**
- * One shared Twilio REST client, built from the account SID and the current auth token.
+ * One shared Twilio REST client, built from the account SID and the current auth token, or from an API key
+ * (the key SID and its current secret) when one is configured.
  *
  * The `twilio` package is imported on first use: its REST client is the heaviest module this app loads,
  * and only the outbound paths need it.
@@ -25,8 +26,14 @@ export const RATE_LIMIT_RETRY = { autoRetry: true, maxRetries: 3, maxRetryDelay:
 
 export interface TwilioClientFactoryOptions {
     accountSid: string | undefined;
-    /** Source of the auth token; `undefined` when none is configured. */
+    /** Source of the auth token; `undefined` when none is configured. Unused for REST calls with `apiKey`. */
     secrets: SecretProvider | undefined;
+    /**
+     * An API key (`SK…`) and the source of its secret: when given, every REST call authenticates with the
+     * key (the SID as user, the secret as password, the account in the path) and never with the auth token,
+     * which is then only the webhook signing key.
+     */
+    apiKey?: { sid: string; secret: SecretProvider } | undefined;
     /**
      * Base URL of a Twilio API stand-in (tests and local runs). Every REST call that would go to
      * `https://*.twilio.com` goes to this origin instead, with the same path and query.
@@ -35,12 +42,13 @@ export interface TwilioClientFactoryOptions {
 }
 
 export interface TwilioClientFactory {
-    /** The client for the current token; rebuilt when the token changes. */
+    /** The client for the current credentials; rebuilt when the secret changes. */
     get(): Promise<Twilio>;
     /**
-     * For a call that Twilio rejected as unauthenticated (HTTP 401 / code 20003): re-reads the token
-     * (rate-limited by the secret provider) and resolves to a client for the new token, or to `undefined`
-     * when the token has not changed and a retry would fail the same way.
+     * For a call that Twilio rejected as unauthenticated (HTTP 401 / code 20003): re-reads the secret the
+     * REST calls use (the API key's secret when a key is configured, else the auth token; rate-limited by
+     * the secret provider) and resolves to a client for the new value, or to `undefined` when it has not
+     * changed and a retry would fail the same way.
      */
     refreshAfterAuthFailure(): Promise<Twilio | undefined>;
 }
@@ -48,13 +56,14 @@ export interface TwilioClientFactory {
 /**
  * Creates the factory. Nothing is loaded or read until {@link TwilioClientFactory.get} is first called.
  *
- * @throws ConfigError from `get` when no account SID or auth token is configured.
+ * @throws ConfigError from `get` when no account SID, or neither an API key nor an auth token, is
+ *   configured.
  */
 export function createTwilioClientFactory(options: TwilioClientFactoryOptions): TwilioClientFactory {
-    let cached: { token: string; client: Twilio } | undefined;
+    let cached: { secret: string; client: Twilio } | undefined;
 
-    const clientFor = async (token: string): Promise<Twilio> => {
-        if (cached?.token === token) return cached.client;
+    const clientFor = async (secret: string): Promise<Twilio> => {
+        if (cached?.secret === secret) return cached.client;
         if (options.accountSid === undefined) {
             throw new ConfigError(['TWILIO_ACCOUNT_SID is required to call the Twilio REST API']);
         }
@@ -65,18 +74,23 @@ export function createTwilioClientFactory(options: TwilioClientFactoryOptions): 
                 : createRedirectingRequestClient(twilio.RequestClient, options.apiUrl);
         // The retry options reach the SDK's default RequestClient through the client options; our own
         // RequestClient is built with them, since the SDK does not pass them to an `httpClient` it is given.
-        const client = twilio(
-            options.accountSid,
-            token,
-            httpClient === undefined ? { ...RATE_LIMIT_RETRY } : { ...RATE_LIMIT_RETRY, httpClient },
-        );
-        cached = { token, client };
+        const clientOptions =
+            httpClient === undefined ? { ...RATE_LIMIT_RETRY } : { ...RATE_LIMIT_RETRY, httpClient };
+        // With a key, the client's username is the key SID and `accountSid` puts the account in the paths.
+        const client =
+            options.apiKey === undefined
+                ? twilio(options.accountSid, secret, clientOptions)
+                : twilio(options.apiKey.sid, secret, { ...clientOptions, accountSid: options.accountSid });
+        cached = { secret, client };
         return client;
     };
 
     const secrets = (): SecretProvider => {
+        if (options.apiKey !== undefined) return options.apiKey.secret;
         if (options.secrets === undefined) {
-            throw new ConfigError(['Set KEY_VAULT_URL or TWILIO_AUTH_TOKEN to call the Twilio REST API']);
+            throw new ConfigError([
+                'Set KEY_VAULT_URL or TWILIO_AUTH_TOKEN (or TWILIO_API_KEY_SID) to call the Twilio REST API',
+            ]);
         }
         return options.secrets;
     };
@@ -86,9 +100,9 @@ export function createTwilioClientFactory(options: TwilioClientFactoryOptions): 
             return clientFor(await secrets().get());
         },
         async refreshAfterAuthFailure() {
-            const before = cached?.token;
-            const token = await secrets().refresh();
-            return token === before ? undefined : clientFor(token);
+            const before = cached?.secret;
+            const secret = await secrets().refresh();
+            return secret === before ? undefined : clientFor(secret);
         },
     };
 }

@@ -1,8 +1,9 @@
 /**
- * An HTTP CONNECT proxy on 127.0.0.1 that tunnels `<anything>.vault.azure.net:443` to a local port.
+ * An HTTP CONNECT proxy on 127.0.0.1 that tunnels `<anything>.vault.azure.net:443` (or the targets of the
+ * routes it is given, e.g. `*.queue.core.windows.net:443`) to local ports.
  *
- * A child process given `HTTPS_PROXY=http://127.0.0.1:<port>` reaches the fake vault under its real
- * host name, so `SecretClient`'s vault URL, TLS host name check and challenge-resource check all see
+ * A child process given `HTTPS_PROXY=http://127.0.0.1:<port>` reaches the fake vault (or storage) under
+ * its real host name, so the SDK's URL, the TLS host name check and the challenge-resource check all see
  * `*.vault.azure.net`. Any other target is refused with 403, and plain proxied requests with 405: a test
  * then fails loudly if something the SDK should have sent directly (the identity endpoint) comes here.
  */
@@ -12,7 +13,13 @@ import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { closeServer, listen, trackSockets } from './servers';
 
-const ALLOWED_TARGET = /^[0-9a-z-]+\.vault\.azure\.net:443$/i;
+const VAULT_TARGET = /^[0-9a-z-]+\.vault\.azure\.net:443$/i;
+
+/** Targets (`host:port`) matching `target` are tunnelled to 127.0.0.1:`port`. */
+export interface ConnectRoute {
+    readonly target: RegExp;
+    readonly port: number;
+}
 
 export interface FakeConnectProxy {
     /** Value for `HTTPS_PROXY`. */
@@ -26,8 +33,12 @@ export interface FakeConnectProxy {
     close(): Promise<void>;
 }
 
-/** Starts the proxy on 127.0.0.1 on a free port, tunnelling allowed targets to 127.0.0.1:`targetPort`. */
-export async function startConnectProxy(targetPort: number): Promise<FakeConnectProxy> {
+/**
+ * Starts the proxy on 127.0.0.1 on a free port, tunnelling `*.vault.azure.net:443` to 127.0.0.1:`routes`
+ * when given a port, or each target to the port of the first route it matches.
+ */
+export async function startConnectProxy(routes: number | readonly ConnectRoute[]): Promise<FakeConnectProxy> {
+    const table = typeof routes === 'number' ? [{ target: VAULT_TARGET, port: routes }] : routes;
     const tunnels: string[] = [];
     const refused: string[] = [];
     const upstreams = new Set<Socket>();
@@ -41,7 +52,8 @@ export async function startConnectProxy(targetPort: number): Promise<FakeConnect
     server.on('connect', (req: IncomingMessage, client: Duplex, head: Buffer) => {
         const target = req.url ?? '';
         client.on('error', () => client.destroy());
-        if (!ALLOWED_TARGET.test(target)) {
+        const targetPort = table.find((route) => route.target.test(target))?.port;
+        if (targetPort === undefined) {
             refused.push(`CONNECT ${target}`);
             client.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
             return;

@@ -201,6 +201,7 @@ const NEVER_IN_AZURE: Record<string, string> = {
     AzureWebJobsStorage__blobServiceUri: 'derived from __accountName',
     AzureWebJobsStorage__queueServiceUri: 'derived from __accountName',
     AzureWebJobsStorage__tableServiceUri: 'derived from __accountName',
+    AzureWebJobsStorage__managedIdentityResourceId: 'the template names the identity by __clientId',
     TWILIO_API_URL: 'a Twilio stand-in for tests and local runs',
 };
 // Flex Consumption sets the runtime in functionAppConfig and rejects these as app settings.

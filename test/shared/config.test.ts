@@ -1,7 +1,18 @@
 import { ConfigError } from '../../shared/errors';
-import { DEFAULT_SMS_REPLY, parseConfig } from '../../shared/config';
+import { DEFAULT_SMS_REPLY, parseConfig, type AzureIdentity } from '../../shared/config';
 
 const SID = 'AC0123456789abcdef0123456789abcdef';
+const KEY_SID = 'SK0123456789abcdef0123456789abcdef';
+const CLIENT_ID = '3f1c6a52-8d2e-4b7a-9c1e-2a4b6c8d0e1f';
+const OTHER_CLIENT_ID = '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d';
+const RESOURCE_ID =
+    '/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg-app/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-app';
+
+const identity = (kind: AzureIdentity['kind'], clientId?: string, resourceId?: string): AzureIdentity => ({
+    kind,
+    clientId,
+    resourceId,
+});
 
 function problemsOf(env: Record<string, string>): readonly string[] {
     try {
@@ -18,6 +29,11 @@ describe('parseConfig', () => {
         expect(parseConfig({})).toEqual({
             accountSid: undefined,
             authToken: { kind: 'none' },
+            apiKey: undefined,
+            identity: {
+                storage: undefined,
+                keyVault: { kind: 'default', clientId: undefined, resourceId: undefined },
+            },
             secretTtlMs: 3_600_000,
             publicBaseUrl: undefined,
             trustedForwardedHosts: [],
@@ -221,5 +237,250 @@ describe('parseConfig', () => {
         expect(message).toContain('TWILIO_ACCOUNT_SID');
         expect(message).not.toContain('secret-looking-value');
         expect(message).not.toContain('abc');
+    });
+});
+
+describe('parseConfig: the identity of the app’s own Azure clients', () => {
+    const deployed = {
+        AzureWebJobsStorage__accountName: 'stapp',
+        AzureWebJobsStorage__credential: 'managedidentity',
+        AzureWebJobsStorage__clientId: CLIENT_ID,
+        AZURE_CLIENT_ID: CLIENT_ID,
+        KEY_VAULT_URL: 'https://kv.vault.azure.net',
+    };
+
+    it('the template’s settings: storage and Key Vault as the one user-assigned managed identity', () => {
+        const config = parseConfig(deployed);
+        expect(config.identity).toEqual({
+            storage: identity('managedIdentity', CLIENT_ID),
+            keyVault: identity('managedIdentity', CLIENT_ID),
+        });
+        expect(config.storage).toEqual({
+            kind: 'identity',
+            queueServiceUrl: 'https://stapp.queue.core.windows.net',
+            tableServiceUrl: 'https://stapp.table.core.windows.net',
+        });
+    });
+
+    it('Key Vault follows the storage identity when AZURE_CLIENT_ID is unset', () => {
+        const { AZURE_CLIENT_ID: _, ...withoutClientId } = deployed;
+        expect(parseConfig(withoutClientId).identity.keyVault).toEqual(
+            identity('managedIdentity', CLIENT_ID),
+        );
+        expect(parseConfig(withoutClientId).authToken).toMatchObject({ managedIdentityClientId: CLIENT_ID });
+    });
+
+    it('AZURE_CLIENT_ID names another managed identity for Key Vault', () => {
+        const config = parseConfig({ ...deployed, AZURE_CLIENT_ID: OTHER_CLIENT_ID });
+        expect(config.identity).toEqual({
+            storage: identity('managedIdentity', CLIENT_ID),
+            keyVault: identity('managedIdentity', OTHER_CLIENT_ID),
+        });
+    });
+
+    it('managedidentity in any case; without a client id it is the system-assigned identity', () => {
+        const config = parseConfig({
+            AzureWebJobsStorage__accountName: 'stapp',
+            AzureWebJobsStorage__credential: 'managedIdentity',
+        });
+        expect(config.identity).toEqual({
+            storage: identity('managedIdentity'),
+            keyVault: identity('managedIdentity'),
+        });
+    });
+
+    it('a user-assigned identity by resource id', () => {
+        const config = parseConfig({
+            AzureWebJobsStorage__accountName: 'stapp',
+            AzureWebJobsStorage__credential: 'managedidentity',
+            AzureWebJobsStorage__managedIdentityResourceId: RESOURCE_ID,
+        });
+        expect(config.identity.storage).toEqual(identity('managedIdentity', undefined, RESOURCE_ID));
+    });
+
+    it('no __credential: DefaultAzureCredential, given the configured client id', () => {
+        expect(parseConfig({ AzureWebJobsStorage__accountName: 'stapp' }).identity).toEqual({
+            storage: identity('default'),
+            keyVault: identity('default'),
+        });
+        expect(
+            parseConfig({
+                AzureWebJobsStorage__accountName: 'stapp',
+                AzureWebJobsStorage__clientId: CLIENT_ID,
+            }).identity.storage,
+        ).toEqual(identity('default', CLIENT_ID));
+    });
+
+    it('a connection string has no identity; Key Vault then uses DefaultAzureCredential (with AZURE_CLIENT_ID)', () => {
+        const config = parseConfig({
+            AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+            // Beside a connection string the host does not read these, and neither does the app.
+            AzureWebJobsStorage__credential: 'managedidentity',
+            AzureWebJobsStorage__clientId: CLIENT_ID,
+            AZURE_CLIENT_ID: OTHER_CLIENT_ID,
+            KEY_VAULT_URL: 'https://kv.vault.azure.net',
+        });
+        expect(config.identity).toEqual({
+            storage: undefined,
+            keyVault: identity('default', OTHER_CLIENT_ID),
+        });
+    });
+
+    it('explicit service URIs: https only, a trailing slash dropped', () => {
+        const config = parseConfig({
+            AzureWebJobsStorage__queueServiceUri: 'https://stapp.queue.core.windows.net/',
+            AzureWebJobsStorage__tableServiceUri: 'https://stapp.table.core.windows.net',
+            AzureWebJobsStorage__credential: 'managedidentity',
+        });
+        expect(config.storage).toEqual({
+            kind: 'identity',
+            queueServiceUrl: 'https://stapp.queue.core.windows.net',
+            tableServiceUrl: 'https://stapp.table.core.windows.net',
+        });
+        expect(
+            problemsOf({
+                AzureWebJobsStorage__queueServiceUri: 'http://127.0.0.1:10001/devstoreaccount1',
+                AzureWebJobsStorage__tableServiceUri: 'https://stapp.table.core.windows.net',
+            }),
+        ).toEqual([expect.stringMatching(/^AzureWebJobsStorage__queueServiceUri must use https:/)]);
+    });
+
+    it.each<[string, Record<string, string>, string]>([
+        [
+            'an unknown credential type',
+            { AzureWebJobsStorage__accountName: 'stapp', AzureWebJobsStorage__credential: 'clientsecret' },
+            'AzureWebJobsStorage__credential must be "managedidentity"',
+        ],
+        [
+            'a client id that is not a GUID',
+            { AzureWebJobsStorage__accountName: 'stapp', AzureWebJobsStorage__clientId: 'id-app' },
+            'AzureWebJobsStorage__clientId must be a GUID',
+        ],
+        [
+            'a malformed resource id',
+            {
+                AzureWebJobsStorage__accountName: 'stapp',
+                AzureWebJobsStorage__managedIdentityResourceId: '/subscriptions/x/id-app',
+            },
+            'AzureWebJobsStorage__managedIdentityResourceId must be the resource ID',
+        ],
+        [
+            'both a client id and a resource id',
+            {
+                AzureWebJobsStorage__accountName: 'stapp',
+                AzureWebJobsStorage__credential: 'managedidentity',
+                AzureWebJobsStorage__clientId: CLIENT_ID,
+                AzureWebJobsStorage__managedIdentityResourceId: RESOURCE_ID,
+            },
+            'AzureWebJobsStorage__clientId and AzureWebJobsStorage__managedIdentityResourceId both name an identity',
+        ],
+        [
+            'an identity without an account',
+            { AzureWebJobsStorage__credential: 'managedidentity', AzureWebJobsStorage__clientId: CLIENT_ID },
+            'AzureWebJobsStorage__credential is set but the storage account is not',
+        ],
+    ])('%s is a ConfigError naming the setting', (_, env, message) => {
+        expect(problemsOf(env)).toEqual([expect.stringContaining(message)]);
+    });
+});
+
+describe('parseConfig: Twilio API keys', () => {
+    it('an API key with a vault: its secret is read from Key Vault, by default as twilio-api-key-secret', () => {
+        const config = parseConfig({
+            TWILIO_ACCOUNT_SID: SID,
+            TWILIO_API_KEY_SID: KEY_SID,
+            KEY_VAULT_URL: 'https://kv.vault.azure.net/',
+        });
+        expect(config.apiKey).toEqual({
+            kind: 'keyVault',
+            sid: KEY_SID,
+            vaultUrl: 'https://kv.vault.azure.net',
+            secretName: 'twilio-api-key-secret',
+        });
+        expect(
+            parseConfig({
+                TWILIO_ACCOUNT_SID: SID,
+                TWILIO_API_KEY_SID: KEY_SID,
+                TWILIO_API_KEY_SECRET_NAME: 'key-2025',
+                KEY_VAULT_URL: 'https://kv.vault.azure.net',
+                // A vault, when configured, is where the secret is read: the plain setting is not used.
+                TWILIO_API_KEY_SECRET: 'ignored',
+            }).apiKey,
+        ).toMatchObject({ kind: 'keyVault', secretName: 'key-2025' });
+    });
+
+    it('an API key without a vault takes its secret from TWILIO_API_KEY_SECRET (local runs)', () => {
+        expect(
+            parseConfig({
+                TWILIO_ACCOUNT_SID: SID,
+                TWILIO_API_KEY_SID: KEY_SID,
+                TWILIO_API_KEY_SECRET: 's3cr3t',
+            }).apiKey,
+        ).toEqual({ kind: 'setting', sid: KEY_SID, secret: 's3cr3t' });
+        expect(parseConfig({ TWILIO_ACCOUNT_SID: SID }).apiKey).toBeUndefined();
+    });
+
+    it.each<[string, Record<string, string>, string]>([
+        [
+            'a malformed key SID',
+            { TWILIO_ACCOUNT_SID: SID, TWILIO_API_KEY_SID: 'SKnot-hex', TWILIO_API_KEY_SECRET: 's' },
+            'TWILIO_API_KEY_SID must be "SK" followed by 32 hexadecimal characters',
+        ],
+        [
+            'an account SID given as the key SID',
+            { TWILIO_ACCOUNT_SID: SID, TWILIO_API_KEY_SID: SID, TWILIO_API_KEY_SECRET: 's' },
+            'TWILIO_API_KEY_SID must be "SK"',
+        ],
+        [
+            'a key SID with no way to read its secret',
+            { TWILIO_ACCOUNT_SID: SID, TWILIO_API_KEY_SID: KEY_SID, TWILIO_AUTH_TOKEN: 'token' },
+            'TWILIO_API_KEY_SID needs its secret',
+        ],
+        [
+            'a key without an account SID',
+            { TWILIO_API_KEY_SID: KEY_SID, TWILIO_API_KEY_SECRET: 's' },
+            'TWILIO_ACCOUNT_SID is required with TWILIO_API_KEY_SID',
+        ],
+        [
+            'a secret without a key SID',
+            { TWILIO_ACCOUNT_SID: SID, TWILIO_API_KEY_SECRET: 's' },
+            'TWILIO_API_KEY_SID must be set with TWILIO_API_KEY_SECRET',
+        ],
+        [
+            'an invalid secret name',
+            {
+                TWILIO_ACCOUNT_SID: SID,
+                TWILIO_API_KEY_SID: KEY_SID,
+                TWILIO_API_KEY_SECRET_NAME: 'bad name!',
+                KEY_VAULT_URL: 'https://kv.vault.azure.net',
+            },
+            'TWILIO_API_KEY_SECRET_NAME must be 1-127 letters, digits or dashes',
+        ],
+        [
+            'an unresolved Key Vault reference',
+            {
+                TWILIO_ACCOUNT_SID: SID,
+                TWILIO_API_KEY_SID: KEY_SID,
+                TWILIO_API_KEY_SECRET: '@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/k/)',
+            },
+            'TWILIO_API_KEY_SECRET holds an unresolved Key Vault reference',
+        ],
+    ])('%s is a ConfigError naming the setting', (_, env, message) => {
+        expect(problemsOf(env)).toEqual([expect.stringContaining(message)]);
+    });
+
+    it('an invalid KEY_VAULT_URL is reported once, not again as a key without a secret', () => {
+        expect(
+            problemsOf({
+                TWILIO_ACCOUNT_SID: SID,
+                TWILIO_API_KEY_SID: KEY_SID,
+                KEY_VAULT_URL: 'http://kv.vault.azure.net',
+            }),
+        ).toEqual([expect.stringMatching(/^KEY_VAULT_URL must use https:/)]);
+    });
+
+    it('never puts the key secret in an error message', () => {
+        const problems = problemsOf({ TWILIO_API_KEY_SECRET: 'very-secret-value-123' });
+        expect(problems.join(' ')).not.toContain('very-secret-value-123');
     });
 });
