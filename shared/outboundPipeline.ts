@@ -309,11 +309,8 @@ async function send(
         );
         if (found !== undefined) {
             await recordSid(deps, id, token, found, now);
-            // Kept beside the outcome line: an attempt that died after reaching Twilio is worth a warning.
+            // A warning: an attempt that died after reaching Twilio is worth noticing.
             log.warn(
-                `Outbound ${id}: an earlier attempt had reached Twilio as ${found.sid}; recorded it, not resending`,
-            );
-            log.log(
                 outcomeLine({
                     event: `${subject}.found-at-twilio`,
                     id,

@@ -722,7 +722,7 @@ describe(`log hygiene (FUZZ_SEED=${String(SEED)})`, () => {
         expect(bySource(/dead-lettered/)).toBeGreaterThanOrEqual(1);
         expect(
             bySource(
-                /^Outbound dropped: an earlier attempt had reached Twilio as SM[0-9a-f]{32}; recorded it, not resending$/,
+                /^event=message\.found-at-twilio id=dropped sid=SM[0-9a-f]{32} status=[a-z]+ attempt=2$/,
             ),
         ).toBe(1);
         expect(

@@ -605,9 +605,13 @@ describe('outbound: transient failures and redelivery', () => {
             expect(stored).toMatchObject({ sid: message.sid, status: 'delivered', attempts: 2 });
             expect(stored.claim).toBeUndefined();
             expect(stored.errorMessage).toBeUndefined();
-            expect(env.log.lines.some((l) => l.level === 'warn' && l.text.includes('not resending'))).toBe(
-                true,
-            );
+            // One warning, the outcome line: the earlier attempt had reached Twilio.
+            expect(
+                env.log.lines.filter((l) => l.text.includes(id)).map((l) => [l.level, l.text]),
+            ).toContainEqual([
+                'warn',
+                `event=message.found-at-twilio id=${id} sid=${message.sid} status=delivered attempt=2`,
+            ]);
         },
     );
 
