@@ -838,6 +838,10 @@ describeCompiled('infra/main.bicep, compiled', () => {
             expect(get(site.body, 'tags', 'azd-service-name')).toBe('api');
             const azureYaml = readFileSync(path.join(REPO_ROOT, 'azure.yaml'), 'utf8');
             expect(azureYaml).toMatch(/^services:\n {2}api:\n/m);
+            // azd deploys `dist` as it finds it: the staged package the packaging test loads, never the
+            // project folder with its devDependencies.
+            expect(azureYaml).toMatch(/^ {4}dist: \.cache\/package$/m);
+            expect(azureYaml).toMatch(/node infra\/scripts\/package\.js --out \.cache\/package/);
         });
     });
 });
