@@ -392,9 +392,10 @@ function apiKeySource(
         );
     }
     if (sid === undefined) {
-        if (secret !== undefined || namedSecret !== undefined) {
+        // A secret without its key is a key half configured; a secret name alone is as harmless as the default.
+        if (secret !== undefined) {
             problems.push(
-                'TWILIO_API_KEY_SID must be set with TWILIO_API_KEY_SECRET or TWILIO_API_KEY_SECRET_NAME (the key the secret belongs to)',
+                'TWILIO_API_KEY_SID must be set with TWILIO_API_KEY_SECRET (the key the secret belongs to)',
             );
         }
         return undefined;

@@ -8,6 +8,11 @@ export interface RecordedTwilioRequest {
     path: string;
     /** The `username:password` of the Basic auth header, or `undefined`. */
     basicAuth: string | undefined;
+    /**
+     * Which credentials let the request in: the account's auth token, or the API key (`SK…`) it names;
+     * `rejected` for anything else (answered 401 / 20003).
+     */
+    authenticatedWith: 'authToken' | { apiKey: string } | 'rejected';
     form: URLSearchParams;
 }
 
@@ -18,6 +23,11 @@ export interface FakeTwilioApi {
     /** Changes the credentials it accepts (a rotated auth token). */
     setCredentials(accountSid: string, authToken: string): void;
     /**
+     * Accepts API key `sid` (`SK…`) of the account with `secret` from now on, replacing any earlier secret of
+     * that key (a rotated key secret); `undefined` revokes the key.
+     */
+    setApiKey(sid: string, secret: string | undefined): void;
+    /**
      * Answers the next `count` authenticated requests with HTTP 429 and Twilio's code 20429, as Twilio does
      * when an account goes over its rate.
      */
@@ -27,11 +37,15 @@ export interface FakeTwilioApi {
 
 /**
  * A loopback stand-in for the part of api.twilio.com the client factory is tested against: Basic auth
- * checked against one account (401 with Twilio's error JSON and code 20003 otherwise) and Messages create
- * answered with a Twilio-shaped resource, or with 429 / 20429 when told to ({@link FakeTwilioApi.rateLimitNext}).
+ * checked against one account, as Twilio does, with the account SID and auth token, or with an API key of
+ * the account (the key SID as user, its secret as password, the account in the path); 401 with Twilio's
+ * error JSON and code 20003 otherwise. Messages create is answered with a Twilio-shaped resource, or with
+ * 429 / 20429 when told to ({@link FakeTwilioApi.rateLimitNext}).
  */
 export async function startFakeTwilioApi(accountSid: string, authToken: string): Promise<FakeTwilioApi> {
+    let account = accountSid;
     let credentials = `${accountSid}:${authToken}`;
+    const apiKeys = new Map<string, string>();
     let rateLimited = 0;
     const requests: RecordedTwilioRequest[] = [];
 
@@ -47,13 +61,14 @@ export async function startFakeTwilioApi(accountSid: string, authToken: string):
             : undefined;
         const path = req.url ?? '/';
         const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-        requests.push({ method: req.method ?? '', path, basicAuth, form });
+        const authenticatedWith = authenticate(basicAuth, path);
+        requests.push({ method: req.method ?? '', path, basicAuth, authenticatedWith, form });
 
         const send = (status: number, body: unknown) => {
             res.writeHead(status, { 'Content-Type': 'application/json' });
             res.end(JSON.stringify(body));
         };
-        if (basicAuth !== credentials) {
+        if (authenticatedWith === 'rejected') {
             send(401, {
                 code: 20003,
                 message: 'Authenticate',
@@ -103,13 +118,40 @@ export async function startFakeTwilioApi(accountSid: string, authToken: string):
         });
     };
 
+    /** An API key only acts for its own account: the account in the path must be the key's. */
+    const authenticate = (
+        basicAuth: string | undefined,
+        path: string,
+    ): RecordedTwilioRequest['authenticatedWith'] => {
+        if (basicAuth === undefined) return 'rejected';
+        if (basicAuth === credentials) return 'authToken';
+        const separator = basicAuth.indexOf(':');
+        const user = basicAuth.slice(0, separator);
+        const secret = apiKeys.get(user);
+        const pathAccount = /^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\//.exec(path)?.[1];
+        if (
+            separator > 0 &&
+            secret !== undefined &&
+            basicAuth.slice(separator + 1) === secret &&
+            pathAccount === account
+        ) {
+            return { apiKey: user };
+        }
+        return 'rejected';
+    };
+
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     return {
         url: `http://127.0.0.1:${port}`,
         requests,
         setCredentials(sid, token) {
+            account = sid;
             credentials = `${sid}:${token}`;
+        },
+        setApiKey(sid, secret) {
+            if (secret === undefined) apiKeys.delete(sid);
+            else apiKeys.set(sid, secret);
         },
         rateLimitNext(count) {
             rateLimited = count;

@@ -278,6 +278,40 @@ describe('SecretClient + DefaultAzureCredential (managed identity) against the f
         expect(await app.end()).toBe(0);
     });
 
+    it('the API key secret: read from its own secret, cached, rotated after the TTL, with the same identity and client', async () => {
+        const keySecret = 'api-key-secret-v1-0123456789';
+        vault.setSecret(SECRET, TOKEN);
+        vault.setSecret('twilio-api-key-secret', keySecret);
+        const app = startApp('kv-api-key', {
+            SECRET_CACHE_TTL_SECONDS: '1',
+            TWILIO_ACCOUNT_SID: 'AC0123456789abcdef0123456789abcdef',
+            TWILIO_API_KEY_SID: 'SK0123456789abcdef0123456789abcdef',
+        });
+
+        expect(await call(app, { op: 'get', count: 100, secret: 'apiKey' })).toEqual(
+            succeeded(100, keySecret),
+        );
+        expect(await call(app, { op: 'get', count: 1 })).toEqual(succeeded(1, TOKEN));
+        expect(vault.reads('twilio-api-key-secret')).toBe(1);
+        expect(vault.reads(SECRET)).toBe(1);
+
+        vault.setSecret('twilio-api-key-secret', 'api-key-secret-v2');
+        await sleep(1_100);
+        expect(await call(app, { op: 'get', count: 20, secret: 'apiKey' })).toEqual(
+            succeeded(20, 'api-key-secret-v2'),
+        );
+        expect(vault.reads('twilio-api-key-secret')).toBe(2);
+        // A refresh right after a read (a 401 storm) is rate-limited: no further read.
+        expect(await call(app, { op: 'refresh', count: 100, secret: 'apiKey' })).toEqual(
+            succeeded(100, 'api-key-secret-v2'),
+        );
+        expect(vault.reads('twilio-api-key-secret')).toBe(2);
+        // Both secrets through one credential (one token request) and one client (one challenge).
+        expect(identity.requests).toHaveLength(1);
+        expect(vault.challenges()).toBe(1);
+        expect(await app.end()).toBe(0);
+    });
+
     it('a missing secret (404) is a clear error, not cached', async () => {
         const name = 'absent-secret';
         const app = startApp('kv-missing', { TWILIO_AUTH_TOKEN_SECRET_NAME: name });

@@ -1,7 +1,7 @@
 /**
  * Child process for keyVault.test.ts: builds the app's services from its environment exactly as the
- * Functions host would (`createDependencies(parseConfig(process.env))`) and exercises the auth-token
- * provider on command, so the real `SecretClient` and `DefaultAzureCredential` talk HTTP(S) to the fakes.
+ * Functions host would (`createDependencies(parseConfig(process.env))`) and exercises the auth-token (or
+ * API key secret) provider on command, so the real `SecretClient` and `DefaultAzureCredential` talk HTTP(S) to the fakes.
  *
  * Protocol (JSON lines): `{"id":1,"op":"get"|"refresh","count":200,"parallel":true}` on stdin; the
  * answer `{"id":1,"fulfilled":200,"values":["..."],"rejected":0,"errors":[]}` on stdout. `values` and
@@ -16,6 +16,8 @@ import { SecretUnavailableError } from '../../shared/errors';
 
 export interface ChildCommand {
     readonly op: 'get' | 'refresh';
+    /** Which secret: the auth token (default) or the API key's secret (`TWILIO_API_KEY_SID` set). */
+    readonly secret?: 'authToken' | 'apiKey';
     readonly count: number;
     /** All calls at once (default), or each after the previous one settled. */
     readonly parallel?: boolean;
@@ -36,11 +38,12 @@ export interface ChildOutcome {
     readonly errors: ChildError[];
 }
 
-const { authToken } = createDependencies(parseConfig(process.env));
+const { authToken, apiKeySecret } = createDependencies(parseConfig(process.env));
 if (authToken === undefined) throw new Error('No auth token source is configured; set KEY_VAULT_URL');
-const provider = authToken;
 
 async function run(command: ChildCommand): Promise<ChildOutcome> {
+    const provider = command.secret === 'apiKey' ? apiKeySecret : authToken;
+    if (provider === undefined) throw new Error('No API key is configured; set TWILIO_API_KEY_SID');
     const call = command.op === 'get' ? () => provider.get() : () => provider.refresh();
     let settled: PromiseSettledResult<string>[];
     if (command.parallel ?? true) {

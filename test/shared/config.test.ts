@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigError } from '../../shared/errors';
 import { DEFAULT_SMS_REPLY, parseConfig, type AzureIdentity } from '../../shared/config';
 
@@ -418,6 +420,8 @@ describe('parseConfig: Twilio API keys', () => {
             }).apiKey,
         ).toEqual({ kind: 'setting', sid: KEY_SID, secret: 's3cr3t' });
         expect(parseConfig({ TWILIO_ACCOUNT_SID: SID }).apiKey).toBeUndefined();
+        // As local.settings.json.example has it: a secret name alone configures no key.
+        expect(parseConfig({ TWILIO_API_KEY_SECRET_NAME: 'twilio-api-key-secret' }).apiKey).toBeUndefined();
     });
 
     it.each<[string, Record<string, string>, string]>([
@@ -477,6 +481,18 @@ describe('parseConfig: Twilio API keys', () => {
                 KEY_VAULT_URL: 'http://kv.vault.azure.net',
             }),
         ).toEqual([expect.stringMatching(/^KEY_VAULT_URL must use https:/)]);
+    });
+
+    it('local.settings.json.example, as npm start copies it, parses without a ConfigError', () => {
+        const example = JSON.parse(
+            readFileSync(join(__dirname, '..', '..', 'local.settings.json.example'), 'utf8'),
+        ) as { Values: Record<string, string> };
+        const config = parseConfig(example.Values);
+        expect(config.apiKey).toBeUndefined();
+        expect(config.storage).toEqual({
+            kind: 'connectionString',
+            connectionString: 'UseDevelopmentStorage=true',
+        });
     });
 
     it('never puts the key secret in an error message', () => {

@@ -1,11 +1,41 @@
+import { parseConfig } from '../../shared/config';
+import { createDependencies } from '../../shared/dependencies';
 import { ConfigError } from '../../shared/errors';
-import { createSecretProvider, createStaticSecretProvider } from '../../shared/secrets';
+import { createSecretProvider, createStaticSecretProvider, type SecretProvider } from '../../shared/secrets';
 import { createTwilioClientFactory, RATE_LIMIT_RETRY } from '../../shared/twilioClient';
+import { validateTwilioWebhook } from '../../shared/webhookSignature';
 import { startFakeTwilioApi, type FakeTwilioApi } from '../fakes/twilioApi';
+import { signedWebhookRequest, testContext } from '../support/webhooks';
 
 const SID = 'AC0123456789abcdef0123456789abcdef';
 const TOKEN = 'token-one-0123456789abcdef012345';
 const ROTATED = 'token-two-0123456789abcdef012345';
+const KEY_SID = 'SK0123456789abcdef0123456789abcdef';
+const KEY_SECRET = 'key-secret-one-0123456789abcdef';
+const ROTATED_KEY_SECRET = 'key-secret-two-0123456789abcdef';
+
+/** A provider that counts its reads (`get` after the TTL and `refresh`), over a value the test changes. */
+function countingProvider(initial: string, clock: { now: number }) {
+    const state = { value: initial, reads: 0 };
+    const provider: SecretProvider = createSecretProvider({
+        read: () => {
+            state.reads += 1;
+            return Promise.resolve(state.value);
+        },
+        ttlMs: 3_600_000,
+        minRefreshIntervalMs: 60_000,
+        now: () => clock.now,
+    });
+    return { provider, state };
+}
+
+/** A provider that fails the test if anything reads it. */
+const untouchable = (what: string): SecretProvider => ({
+    get: () => Promise.reject(new Error(`${what} must not be read`)),
+    refresh: () => Promise.reject(new Error(`${what} must not be refreshed`)),
+});
+
+const sms = { to: '+15557654321', from: '+15551230000', body: 'with a key' };
 
 let api: FakeTwilioApi;
 
@@ -15,6 +45,7 @@ beforeAll(async () => {
 afterEach(() => {
     api.requests.length = 0;
     api.setCredentials(SID, TOKEN);
+    api.setApiKey(KEY_SID, undefined);
     api.rateLimitNext(0);
 });
 afterAll(async () => {
@@ -155,5 +186,129 @@ describe('createTwilioClientFactory', () => {
         await expect(
             createTwilioClientFactory({ accountSid: SID, secrets: undefined }).get(),
         ).rejects.toThrow(/KEY_VAULT_URL or TWILIO_AUTH_TOKEN/);
+    });
+});
+
+describe('createTwilioClientFactory with an API key', () => {
+    it('creates with the key (SID as user, secret as password, account in the path), never the auth token', async () => {
+        api.setApiKey(KEY_SID, KEY_SECRET);
+        const factory = createTwilioClientFactory({
+            accountSid: SID,
+            secrets: untouchable('the auth token'),
+            apiKey: { sid: KEY_SID, secret: createStaticSecretProvider(KEY_SECRET) },
+            apiUrl: api.url,
+        });
+        const client = await factory.get();
+        const first = await client.messages.create(sms);
+        await client.messages.create(sms);
+
+        expect(first.sid).toMatch(/^SM[0-9a-f]{32}$/);
+        expect(first.accountSid).toBe(SID);
+        expect(api.requests.map((r) => [r.path, r.basicAuth, r.authenticatedWith])).toEqual([
+            [`/2010-04-01/Accounts/${SID}/Messages.json`, `${KEY_SID}:${KEY_SECRET}`, { apiKey: KEY_SID }],
+            [`/2010-04-01/Accounts/${SID}/Messages.json`, `${KEY_SID}:${KEY_SECRET}`, { apiKey: KEY_SID }],
+        ]);
+        expect(api.requests.some((r) => r.basicAuth?.includes(TOKEN) === true)).toBe(false);
+    });
+
+    it('the fake refuses a key it does not know, or a key used for another account', async () => {
+        const other = 'ACfedcba9876543210fedcba9876543210';
+        api.setApiKey(KEY_SID, KEY_SECRET);
+        const unknownKey = createTwilioClientFactory({
+            accountSid: SID,
+            secrets: undefined,
+            apiKey: {
+                sid: 'SKfedcba9876543210fedcba9876543210',
+                secret: createStaticSecretProvider(KEY_SECRET),
+            },
+            apiUrl: api.url,
+        });
+        await expect((await unknownKey.get()).messages.create(sms)).rejects.toMatchObject({
+            status: 401,
+            code: 20003,
+        });
+        const otherAccount = createTwilioClientFactory({
+            accountSid: other,
+            secrets: undefined,
+            apiKey: { sid: KEY_SID, secret: createStaticSecretProvider(KEY_SECRET) },
+            apiUrl: api.url,
+        });
+        await expect((await otherAccount.get()).messages.create(sms)).rejects.toMatchObject({ status: 401 });
+        expect(api.requests.map((r) => r.authenticatedWith)).toEqual(['rejected', 'rejected']);
+    });
+
+    it('after a 401, re-reads the key secret once (not the auth token) and sends with the rotated secret', async () => {
+        const clock = { now: 0 };
+        const key = countingProvider(KEY_SECRET, clock);
+        api.setApiKey(KEY_SID, KEY_SECRET);
+        const factory = createTwilioClientFactory({
+            accountSid: SID,
+            secrets: untouchable('the auth token'),
+            apiKey: { sid: KEY_SID, secret: key.provider },
+            apiUrl: api.url,
+        });
+        const before = await factory.get();
+        await before.messages.create(sms);
+        expect(key.state.reads).toBe(1);
+
+        // The key secret is rotated at Twilio and in the vault; the cached one is now refused.
+        api.setApiKey(KEY_SID, ROTATED_KEY_SECRET);
+        key.state.value = ROTATED_KEY_SECRET;
+        clock.now += 60_001;
+        await expect(before.messages.create(sms)).rejects.toMatchObject({ status: 401, code: 20003 });
+
+        const after = await factory.refreshAfterAuthFailure();
+        expect(key.state.reads).toBe(2);
+        expect(after).toBeDefined();
+        expect(after).not.toBe(before);
+        await after?.messages.create(sms);
+        expect(api.requests.at(-1)).toMatchObject({
+            basicAuth: `${KEY_SID}:${ROTATED_KEY_SECRET}`,
+            authenticatedWith: { apiKey: KEY_SID },
+        });
+
+        // More 401s right after cannot turn into more vault reads: the refresh is rate-limited.
+        expect(await factory.refreshAfterAuthFailure()).toBeUndefined();
+        expect(await factory.refreshAfterAuthFailure()).toBeUndefined();
+        expect(key.state.reads).toBe(2);
+        expect(await factory.get()).toBe(after);
+    });
+});
+
+describe('the app with TWILIO_API_KEY_SID configured', () => {
+    const settings = {
+        TWILIO_ACCOUNT_SID: SID,
+        TWILIO_AUTH_TOKEN: TOKEN,
+        TWILIO_API_KEY_SID: KEY_SID,
+        TWILIO_API_KEY_SECRET: KEY_SECRET,
+    };
+
+    it('REST calls use the key; webhooks still validate with the auth token', async () => {
+        api.setApiKey(KEY_SID, KEY_SECRET);
+        const deps = createDependencies(parseConfig({ ...settings, TWILIO_API_URL: api.url }));
+
+        await (await deps.twilio.get()).messages.create(sms);
+        expect(api.requests.map((r) => r.authenticatedWith)).toEqual([{ apiKey: KEY_SID }]);
+
+        const url = 'https://myapp.azurewebsites.net/api/sms';
+        const params = { MessageSid: 'SM0123456789abcdef0123456789abcdef', From: '+15551230000', Body: 'hi' };
+        const validate = (signingKey: string) =>
+            validateTwilioWebhook(
+                signedWebhookRequest(signingKey, { url, params }),
+                { authToken: deps.authToken, enabled: true, publicBaseUrl: undefined },
+                testContext().context,
+            );
+        expect((await validate(TOKEN)).ok).toBe(true);
+        // The key secret is not the webhook signing key.
+        const forged = await validate(KEY_SECRET);
+        expect(forged.ok ? 200 : forged.response.status).toBe(403);
+    });
+
+    it('without a key, REST calls use the auth token as before', async () => {
+        const { TWILIO_API_KEY_SID: _, TWILIO_API_KEY_SECRET: __, ...tokenOnly } = settings;
+        const deps = createDependencies(parseConfig({ ...tokenOnly, TWILIO_API_URL: api.url }));
+        await (await deps.twilio.get()).messages.create(sms);
+        expect(api.requests.map((r) => r.authenticatedWith)).toEqual(['authToken']);
+        expect(deps.apiKeySecret).toBeUndefined();
     });
 });
