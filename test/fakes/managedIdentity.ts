@@ -3,7 +3,7 @@
  * MSAL's `AppService` source) calls when `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` are set.
  *
  * It is strict about what MSAL sends, so a passing test shows the real credential built the request:
- * `GET <IDENTITY_ENDPOINT>?api-version=2019-08-01&resource=<resource>[&client_id=<id>]` with the
+ * `GET <IDENTITY_ENDPOINT>?api-version=2019-08-01&resource=<resource>[&client_id=<id> | &mi_res_id=<arm id>]` with the
  * `X-IDENTITY-HEADER` secret. Every token it issues is opaque and random, and {@link FakeManagedIdentity.tokenInfo}
  * lets a fake resource server check a bearer token against it.
  */
@@ -23,6 +23,8 @@ export interface ManagedIdentityRequest {
     readonly resource: string | null;
     /** `client_id` query parameter: set for a user-assigned identity chosen by client ID. */
     readonly clientId: string | null;
+    /** `mi_res_id` query parameter: set for a user-assigned identity chosen by its resource ID. */
+    readonly resourceId: string | null;
     readonly identityHeader: string | undefined;
     readonly status: number;
 }
@@ -30,7 +32,10 @@ export interface ManagedIdentityRequest {
 /** What a token was issued for. */
 export interface IssuedToken {
     readonly resource: string;
-    /** The user-assigned identity's client ID, or the system-assigned identity's. */
+    /**
+     * The user-assigned identity's client ID, or the system-assigned identity's; for an identity asked for
+     * by resource ID, the client ID {@link FakeManagedIdentity.clientIdOf} gives it.
+     */
     readonly clientId: string;
 }
 
@@ -41,6 +46,8 @@ export interface FakeManagedIdentity {
     readonly identityHeader: string;
     /** Client ID reported for requests that name no user-assigned identity. */
     readonly systemAssignedClientId: string;
+    /** The client ID this endpoint gives the user-assigned identity with ARM id `resourceId`. */
+    clientIdOf(resourceId: string): string;
     /** Every request, oldest first. */
     readonly requests: readonly ManagedIdentityRequest[];
     /** What `token` was issued for, or `undefined` if this endpoint never issued it. */
@@ -58,6 +65,16 @@ export async function startFakeManagedIdentity(): Promise<FakeManagedIdentity> {
     const systemAssignedClientId = randomUUID();
     const requests: ManagedIdentityRequest[] = [];
     const issued = new Map<string, IssuedToken>();
+    const byResourceId = new Map<string, string>();
+    const clientIdOf = (resourceId: string): string => {
+        const key = resourceId.toLowerCase();
+        let clientId = byResourceId.get(key);
+        if (clientId === undefined) {
+            clientId = randomUUID();
+            byResourceId.set(key, clientId);
+        }
+        return clientId;
+    };
 
     const handle = (req: IncomingMessage, res: ServerResponse): void => {
         const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -72,6 +89,7 @@ export async function startFakeManagedIdentity(): Promise<FakeManagedIdentity> {
             apiVersion: query.get('api-version'),
             resource: query.get('resource'),
             clientId: query.get('client_id'),
+            resourceId: query.get('mi_res_id'),
             identityHeader: Array.isArray(header) ? header.join(',') : header,
             status,
         });
@@ -84,7 +102,9 @@ export async function startFakeManagedIdentity(): Promise<FakeManagedIdentity> {
             return;
         }
 
-        const clientId = query.get('client_id') ?? systemAssignedClientId;
+        const resourceId = query.get('mi_res_id');
+        const clientId =
+            query.get('client_id') ?? (resourceId === null ? systemAssignedClientId : clientIdOf(resourceId));
         const token = `fake-mi-token-${randomBytes(24).toString('hex')}`;
         issued.set(token, { resource, clientId });
         // App Service sends `expires_on` as a string of epoch seconds; MSAL subtracts "now" from it.
@@ -94,6 +114,7 @@ export async function startFakeManagedIdentity(): Promise<FakeManagedIdentity> {
             resource,
             token_type: 'Bearer',
             client_id: clientId,
+            ...(resourceId === null ? {} : { mi_res_id: resourceId }),
         });
     };
 
@@ -117,8 +138,11 @@ export async function startFakeManagedIdentity(): Promise<FakeManagedIdentity> {
         if ((query.get('resource') ?? '') === '') {
             return { status: 400, message: 'The resource parameter is required' };
         }
-        if (query.has('object_id') || query.has('mi_res_id')) {
-            return { status: 400, message: 'Only system-assigned or client_id identities are configured' };
+        if (query.has('object_id')) {
+            return { status: 400, message: 'Identities are chosen by client_id or mi_res_id here' };
+        }
+        if (query.has('client_id') && query.has('mi_res_id')) {
+            return { status: 400, message: 'Only one of client_id and mi_res_id may be given' };
         }
         return undefined;
     };
@@ -131,6 +155,7 @@ export async function startFakeManagedIdentity(): Promise<FakeManagedIdentity> {
         endpoint: `http://127.0.0.1:${port}${TOKEN_PATH}`,
         identityHeader,
         systemAssignedClientId,
+        clientIdOf,
         requests,
         tokenInfo: (token) => issued.get(token),
         issuedTokens: () => [...issued.keys()],

@@ -262,6 +262,30 @@ describe('storage and Key Vault as the identity the Functions settings name', ()
         expect(await app.end()).toBe(0);
     });
 
+    it('__managedIdentityResourceId: the user-assigned identity asked for by its resource ID', async () => {
+        const resourceId =
+            '/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg-app/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-app';
+        vault.setSecret('twilio-auth-token', AUTH_TOKEN);
+        vault.setSecret('twilio-api-key-secret', API_KEY_SECRET);
+        const {
+            AzureWebJobsStorage__clientId: _,
+            AZURE_CLIENT_ID: __,
+            ...settings
+        } = templateSettings('kv-resource-id');
+        const app = startApp({ ...settings, AzureWebJobsStorage__managedIdentityResourceId: resourceId });
+
+        await useEveryClient(app);
+
+        expect(identity.requests.map((r) => [r.resource, r.clientId, r.resourceId]).sort()).toEqual(
+            [
+                [STORAGE_RESOURCE, null, resourceId],
+                [KEY_VAULT_RESOURCE, null, resourceId],
+            ].sort(),
+        );
+        expectStorageReachedAs(identity.clientIdOf(resourceId));
+        expect(await app.end()).toBe(0);
+    });
+
     it('no __credential: DefaultAzureCredential, which finds the App Service identity named by __clientId', async () => {
         vault.setSecret('twilio-auth-token', AUTH_TOKEN);
         vault.setSecret('twilio-api-key-secret', API_KEY_SECRET);

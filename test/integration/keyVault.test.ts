@@ -166,6 +166,7 @@ describe('SecretClient + DefaultAzureCredential (managed identity) against the f
                 apiVersion: MANAGED_IDENTITY_API_VERSION,
                 resource: KEY_VAULT_RESOURCE,
                 clientId: null,
+                resourceId: null,
                 identityHeader: identity.identityHeader,
                 status: 200,
             },
