@@ -8,7 +8,10 @@
 
 import { ConfigError } from './errors';
 
-/** Where the Twilio auth token comes from. */
+/**
+ * Where the Twilio auth token comes from. For Key Vault, `managedIdentityClientId` is the client id of
+ * {@link AppConfig.identity}`.keyVault`, the identity the vault is read as (shown in diagnostics).
+ */
 export type AuthTokenSource =
     | { kind: 'keyVault'; vaultUrl: string; secretName: string; managedIdentityClientId: string | undefined }
     | { kind: 'setting'; token: string }
