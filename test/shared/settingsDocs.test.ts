@@ -36,6 +36,7 @@ const NOT_IN_EXAMPLE = new Set([
     'AzureWebJobsStorage__blobServiceUri',
     'AzureWebJobsStorage__credential',
     'AzureWebJobsStorage__clientId',
+    'AzureWebJobsStorage__managedIdentityResourceId',
     // Set by App Service (Core Tools sets its own), never by the user.
     'WEBSITE_HOSTNAME',
 ]);
