@@ -4,6 +4,7 @@
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -97,4 +98,26 @@ export async function startHostProcess(options: HostOptions): Promise<HostProces
             if (logFile !== undefined) rmSync(logFile, { force: true });
         },
     };
+}
+
+/**
+ * The settings of a local host that serves the webhooks only, signed with `token`: storage for the
+ * host's queues and the ledger (a queue and table named after `name`, so runs do not share them), no
+ * Twilio account and no Key Vault.
+ */
+export function webhookHostSettings(
+    storageConnectionString: string,
+    token: string,
+    name: string,
+): () => Record<string, string> {
+    const tag = randomBytes(4).toString('hex');
+    return () => ({
+        AzureWebJobsStorage: storageConnectionString,
+        TWILIO_AUTH_TOKEN: token,
+        TWILIO_ACCOUNT_SID: '',
+        KEY_VAULT_URL: '',
+        TWILIO_WEBHOOK_VALIDATION: 'on',
+        OUTBOUND_QUEUE: `bench-${name}-${tag}`,
+        LEDGER_TABLE: `Bench${name.charAt(0).toUpperCase()}${name.slice(1)}${tag}`,
+    });
 }

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { startHostProcess, type HostProcess } from './hostProcess';
+import { startHostProcess, webhookHostSettings, type HostProcess } from './hostProcess';
 import { figure, type Figure } from './stats';
 import { childEnv, onLines, ROOT, stopProcess, twilioSignature, within } from './util';
 
@@ -32,19 +32,10 @@ export async function measureHttp(
     seconds: number,
 ): Promise<{ figures: Figure[]; details: HttpDetails }> {
     const token = randomBytes(16).toString('hex');
-    const tag = randomBytes(4).toString('hex');
     let host: HostProcess | undefined;
     try {
         host = await startHostProcess({
-            settings: () => ({
-                AzureWebJobsStorage: storageConnectionString,
-                TWILIO_AUTH_TOKEN: token,
-                TWILIO_ACCOUNT_SID: '',
-                KEY_VAULT_URL: '',
-                TWILIO_WEBHOOK_VALIDATION: 'on',
-                OUTBOUND_QUEUE: `bench-http-${tag}`,
-                LEDGER_TABLE: `BenchHttp${tag}`,
-            }),
+            settings: webhookHostSettings(storageConnectionString, token, 'http'),
         });
         const appUrl = `${host.url}${REQUEST_PATH}`;
         const headers = { 'x-twilio-signature': twilioSignature(token, appUrl) };

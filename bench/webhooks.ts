@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startHostProcess, type HostProcess } from './hostProcess';
+import { startHostProcess, webhookHostSettings, type HostProcess } from './hostProcess';
 import { figure, summarize, type Figure } from './stats';
 import { ONE_MIB } from './webhookBodies';
 import type { WebhooksChildReport, WebhooksChildSizes } from './webhooksChild';
@@ -129,19 +129,10 @@ async function measureThroughHost(
     token: string,
     sizes: WebhookSizes,
 ): Promise<WebhookDetails['host']> {
-    const tag = randomBytes(4).toString('hex');
     let host: HostProcess | undefined;
     try {
         host = await startHostProcess({
-            settings: () => ({
-                AzureWebJobsStorage: storageConnectionString,
-                TWILIO_AUTH_TOKEN: token,
-                TWILIO_ACCOUNT_SID: '',
-                KEY_VAULT_URL: '',
-                TWILIO_WEBHOOK_VALIDATION: 'on',
-                OUTBOUND_QUEUE: `bench-webhooks-${tag}`,
-                LEDGER_TABLE: `BenchWebhooks${tag}`,
-            }),
+            settings: webhookHostSettings(storageConnectionString, token, 'webhooks'),
         });
         const voiceUrl = `${host.url}/api/voice?Message=Hello%20during%20a%20burst`;
         const voiceHeaders = { 'x-twilio-signature': twilioSignature(token, voiceUrl) };

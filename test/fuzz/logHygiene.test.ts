@@ -51,6 +51,7 @@ import { startFaultProxy, type FaultProxy } from '../fakes/faultProxy';
 import { REPO_ROOT } from '../support/childProcess';
 import { fuzzSeed, Rng } from '../support/fuzzRandom';
 import { twilioSignature } from '../support/webhooks';
+import { functionsAppFetch } from '../support/appFetch';
 
 const SEED = fuzzSeed();
 const PUBLIC_BASE_URL = 'https://app.example.com';
@@ -150,27 +151,8 @@ const secrets: Secrets = { tokens: [], numbers: new Set([SANDBOX_FROM]), markers
 const spies: jest.SpyInstance[] = [];
 const rng = new Rng(SEED).fork('workload');
 
-/** The sandbox's requests to the app, answered by the real handlers. */
-const appFetch: typeof fetch = async (input, init) => {
-    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-    const headers = Object.fromEntries(new Headers(init?.headers).entries());
-    const method = init?.method ?? 'GET';
-    const request = new HttpRequest({
-        method,
-        url,
-        headers,
-        ...(method === 'GET' || typeof init?.body !== 'string' ? {} : { body: { string: init.body } }),
-    });
-    const pathname = new URL(url).pathname;
-    const handler = pathname === '/api/status' ? status : pathname === '/api/voice' ? voice : undefined;
-    if (handler === undefined) return new Response('not found', { status: 404 });
-    const response: HttpResponseInit = await handler(request, context(pathname.slice(5)));
-    const code = response.status ?? 200;
-    return new Response(code === 204 ? null : typeof response.body === 'string' ? response.body : '', {
-        status: code,
-        headers: { 'Content-Type': 'text/xml' },
-    });
-};
+/** The sandbox's requests to the app, answered by the real status and voice functions. */
+const appFetch = functionsAppFetch((name) => context(name));
 
 beforeAll(async () => {
     console.log(`logHygiene fuzz: FUZZ_SEED=${String(SEED)}`);

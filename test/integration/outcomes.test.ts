@@ -8,7 +8,7 @@
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { HttpRequest, InvocationContext, type HttpResponseInit, type LogLevel } from '@azure/functions';
+import { HttpRequest, InvocationContext, type LogLevel } from '@azure/functions';
 import { QueueClient } from '@azure/storage-queue';
 import { outbound } from '../../functions/outbound';
 import { outboundPoison } from '../../functions/outboundPoison';
@@ -28,6 +28,7 @@ import {
     type OutboundEnvironment,
 } from '../support/outboundHarness';
 import { twilioSignature } from '../support/webhooks';
+import { functionsAppFetch } from '../support/appFetch';
 
 const QUEUE = 'outcomes-outbound';
 const SID = /^SM[0-9a-f]{32}$/;
@@ -54,25 +55,7 @@ function context(fn: string, triggerMetadata?: Record<string, unknown>): Invocat
 }
 
 /** The sandbox's requests to the app, answered by the real status and voice functions. */
-const appFetch: typeof fetch = async (input, init) => {
-    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-    const method = init?.method ?? 'GET';
-    const request = new HttpRequest({
-        method,
-        url,
-        headers: Object.fromEntries(new Headers(init?.headers).entries()),
-        ...(method === 'GET' || typeof init?.body !== 'string' ? {} : { body: { string: init.body } }),
-    });
-    const pathname = new URL(url).pathname;
-    const handler = pathname === '/api/status' ? status : pathname === '/api/voice' ? voice : undefined;
-    if (handler === undefined) return new Response('not found', { status: 404 });
-    const response: HttpResponseInit = await handler(request, context(pathname.slice(5)));
-    const code = response.status ?? 200;
-    return new Response(code === 204 ? null : typeof response.body === 'string' ? response.body : '', {
-        status: code,
-        headers: { 'Content-Type': 'text/xml' },
-    });
-};
+const appFetch = functionsAppFetch((name) => context(name));
 
 beforeAll(async () => {
     env = await startOutboundEnvironment({ tablePrefix: 'outcomes', appFetch });
