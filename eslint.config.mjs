@@ -22,12 +22,16 @@ export default tseslint.config(
             '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
             'no-restricted-properties': [
                 'error',
-                { object: 'process', property: 'env', message: 'Read settings through shared/config.ts.' },
+                {
+                    object: 'process',
+                    property: 'env',
+                    message: 'Read settings through shared/platform/config.ts.',
+                },
             ],
         },
     },
     {
-        files: ['test/**', 'local/**', 'bench/**', 'shared/config.ts', '**/*.js', '**/*.mjs'],
+        files: ['test/**', 'local/**', 'bench/**', 'shared/platform/config.ts', '**/*.js', '**/*.mjs'],
         rules: { 'no-restricted-properties': 'off' },
     },
     {

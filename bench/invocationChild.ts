@@ -23,8 +23,8 @@ import MessagingResponse from 'twilio/lib/twiml/MessagingResponse';
 import VoiceResponse from 'twilio/lib/twiml/VoiceResponse';
 import { validateRequest } from 'twilio/lib/webhooks/webhooks';
 import type * as Loader from '../local/host/loader';
-import type * as Dependencies from '../shared/dependencies';
-import type { Ledger } from '../shared/ledger';
+import type * as Dependencies from '../shared/platform/dependencies';
+import type { Ledger } from '../shared/ledger/table';
 import { dist, ROOT, sid, twilioSignature } from './util';
 
 interface Sizes {
@@ -58,7 +58,7 @@ const app = (dist('local/host/loader') as typeof Loader).loadApp(ROOT, () => und
 // Only now, with the shim installed, the library itself (the app's copy: one module instance).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const lib = require(require.resolve('@azure/functions', { paths: [ROOT] })) as typeof AzureFunctions;
-const dependencies = dist('shared/dependencies') as typeof Dependencies;
+const dependencies = dist('shared/platform/dependencies') as typeof Dependencies;
 
 type Handler = (
     request: AzureFunctions.HttpRequest,

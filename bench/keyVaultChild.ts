@@ -5,14 +5,14 @@
  *
  * Protocol (JSON lines, as test/support/childProcess.ts speaks it): `{"id":1,"count":200,"reset":true}`
  * sends `count` signed voice webhooks at once through the real handler; `reset` first forgets the app's
- * services (shared/dependencies `setDependencies()`), so the burst is a set of first invocations again.
+ * services (shared/platform/dependencies `setDependencies()`), so the burst is a set of first invocations again.
  * Answers `{"id":1,"statuses":{"200":200}}`. Closing stdin ends the process.
  */
 
 import { createInterface } from 'node:readline';
 import type * as AzureFunctions from '@azure/functions';
 import type * as Loader from '../local/host/loader';
-import type * as Dependencies from '../shared/dependencies';
+import type * as Dependencies from '../shared/platform/dependencies';
 import { dist, ROOT, sid, twilioSignature } from './util';
 
 interface Command {
@@ -24,7 +24,7 @@ interface Command {
 const app = (dist('local/host/loader') as typeof Loader).loadApp(ROOT, () => undefined);
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const lib = require(require.resolve('@azure/functions', { paths: [ROOT] })) as typeof AzureFunctions;
-const dependencies = dist('shared/dependencies') as typeof Dependencies;
+const dependencies = dist('shared/platform/dependencies') as typeof Dependencies;
 const voice = app.functions.find((f) => f.name === 'voice');
 if (voice === undefined) throw new Error('voice is not registered');
 const handler = voice.handler as (

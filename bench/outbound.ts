@@ -18,7 +18,7 @@ import { QueueServiceClient } from '@azure/storage-queue';
 import { readHostJson } from '../local/host/loader';
 import { SANDBOX_NUMBER } from '../local/sandbox/resources';
 import { generateTestCredentials, startTwilioSandbox, type TwilioSandbox } from '../local/sandbox/sandbox';
-import { createLedger } from '../shared/ledger';
+import { createLedger } from '../shared/ledger/table';
 import { startDelayProxy, type DelayProxy } from './delayProxy';
 import { startHostProcess, type HostProcess } from './hostProcess';
 import { figure, type Figure } from './stats';

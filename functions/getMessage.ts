@@ -5,7 +5,7 @@ import {
     type HttpResponseInit,
     type InvocationContext,
 } from '@azure/functions';
-import { readMessage } from '../shared/apiHandlers';
+import { readMessage } from '../shared/api/handlers';
 
 /** GET /api/messages/{id}: the ledger record of one message or call, or 404. */
 export async function getMessage(

@@ -5,13 +5,13 @@ import {
     type HttpResponseInit,
     type InvocationContext,
 } from '@azure/functions';
-import { maskPhone } from '../shared/redact';
-import { emptyMessagingTwiml, smsReplyTwiml, twimlResponse } from '../shared/twiml';
-import { receiveTwilioWebhook } from '../shared/twilioWebhook';
-import { lazy } from '../shared/lazy';
+import { maskPhone } from '../shared/platform/redact';
+import { emptyMessagingTwiml, smsReplyTwiml, twimlResponse } from '../shared/platform/twiml';
+import { receiveTwilioWebhook } from '../shared/webhooks/receive';
+import { lazy } from '../shared/platform/lazy';
 
 // Loaded on first use: not every function needs it on a cold start.
-const statusCallbackModule = lazy(() => import('../shared/statusCallback'));
+const statusCallbackModule = lazy(() => import('../shared/webhooks/statusCallback'));
 
 /**
  * Twilio's Messaging webhook for an inbound SMS/MMS: replies with the configured text, or with an empty

@@ -5,7 +5,7 @@ import {
     type HttpResponseInit,
     type InvocationContext,
 } from '@azure/functions';
-import { readMessages } from '../shared/apiHandlers';
+import { readMessages } from '../shared/api/handlers';
 
 /** GET /api/messages: outbound and inbound messages, newest first, filtered and paged. */
 export async function listMessages(

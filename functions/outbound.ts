@@ -1,10 +1,10 @@
 import { app, type InvocationContext, type StorageQueueFunctionOptions } from '@azure/functions';
-import { getDependencies } from '../shared/dependencies';
-import { lazy } from '../shared/lazy';
-import { OUTBOUND_MAX_DEQUEUE_COUNT } from '../shared/outboundSettings';
+import { getDependencies } from '../shared/platform/dependencies';
+import { lazy } from '../shared/platform/lazy';
+import { OUTBOUND_MAX_DEQUEUE_COUNT } from '../shared/outbound/settings';
 
 // The pipeline pulls in zod and the Twilio REST client: loaded on the first message, not at app start.
-const pipeline = lazy(() => import('../shared/outboundPipeline'));
+const pipeline = lazy(() => import('../shared/outbound/pipeline'));
 
 /**
  * Sends one SMS/MMS or places one call from the outbound queue. Transient failures are rethrown so the

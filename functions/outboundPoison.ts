@@ -1,9 +1,9 @@
 import { app, type InvocationContext, type StorageQueueFunctionOptions } from '@azure/functions';
-import { getDependencies } from '../shared/dependencies';
-import { lazy } from '../shared/lazy';
+import { getDependencies } from '../shared/platform/dependencies';
+import { lazy } from '../shared/platform/lazy';
 
 // Loaded on first use: not every function needs it on a cold start.
-const poisonModule = lazy(() => import('../shared/poison'));
+const poisonModule = lazy(() => import('../shared/outbound/poison'));
 
 /**
  * Records every message the host moved to the poison queue as `dead-lettered` in the ledger, with the

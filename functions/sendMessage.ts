@@ -5,7 +5,7 @@ import {
     type HttpResponseInit,
     type InvocationContext,
 } from '@azure/functions';
-import { acceptOutboundRequest } from '../shared/apiHandlers';
+import { acceptOutboundRequest } from '../shared/api/handlers';
 
 /** POST /api/messages: validates an SMS/MMS, records it as queued and enqueues it; 202 with its id. */
 export async function sendMessage(

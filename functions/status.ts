@@ -5,12 +5,12 @@ import {
     type HttpResponseInit,
     type InvocationContext,
 } from '@azure/functions';
-import { callbackEvent, outcomeLine, subjectOf } from '../shared/outcomes';
-import { receiveTwilioWebhook } from '../shared/twilioWebhook';
-import { lazy } from '../shared/lazy';
+import { callbackEvent, outcomeLine, subjectOf } from '../shared/platform/outcomes';
+import { receiveTwilioWebhook } from '../shared/webhooks/receive';
+import { lazy } from '../shared/platform/lazy';
 
 // Loaded on first use: not every function needs it on a cold start.
-const statusCallbackModule = lazy(() => import('../shared/statusCallback'));
+const statusCallbackModule = lazy(() => import('../shared/webhooks/statusCallback'));
 
 /**
  * Twilio's status callback for messages and calls (signature-validated like every webhook): the status

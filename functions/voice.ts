@@ -5,8 +5,8 @@ import {
     type HttpResponseInit,
     type InvocationContext,
 } from '@azure/functions';
-import { twimletMessages, twimlResponse, voiceTwiml } from '../shared/twiml';
-import { receiveTwilioWebhook } from '../shared/twilioWebhook';
+import { twimletMessages, twimlResponse, voiceTwiml } from '../shared/platform/twiml';
+import { receiveTwilioWebhook } from '../shared/webhooks/receive';
 
 /**
  * Answers a call with TwiML: the configured greeting, or the twimlets-style `Message` / `Message[n]`

@@ -149,7 +149,7 @@ function credentialsFrom(value) {
 
 /**
  * The official client. With `apiUrl`, every request goes to that origin instead of Twilio's hosts (the
- * same path and query), through a `RequestClient` passed as `httpClient`, as shared/twilioClient.ts does.
+ * same path and query), through a `RequestClient` passed as `httpClient`, as shared/platform/twilioClient.ts does.
  */
 function createClient({ accountSid, username, password }, apiUrl) {
     const twilio = require('twilio');
@@ -194,7 +194,7 @@ function short(sid) {
 }
 
 /**
- * The masking of shared/redact.ts `maskPhone`, kept in step by test/infra/configureNumber.test.ts:
+ * The masking of shared/platform/redact.ts `maskPhone`, kept in step by test/infra/configureNumber.test.ts:
  * the country-code end and the last four digits of a full-length number (`+15551234567` →
  * `+1555***4567`), a quarter of the digits at each end of a shorter one, anything else as `***`.
  */

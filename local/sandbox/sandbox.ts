@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { maskPhone } from '../../shared/redact';
+import { maskPhone } from '../../shared/platform/redact';
 import {
     describeRequestError,
     loggableUrl,

@@ -1,6 +1,6 @@
 import { inboundSms } from '../../functions/inboundSms';
-import { parseConfig } from '../../shared/config';
-import { createDependencies, setDependencies } from '../../shared/dependencies';
+import { parseConfig } from '../../shared/platform/config';
+import { createDependencies, setDependencies } from '../../shared/platform/dependencies';
 import { useSettings } from '../support/app';
 import { createMemoryLedger } from '../support/memoryLedger';
 import { bodyText, signedWebhookRequest, testContext, webhookRequest } from '../support/webhooks';

@@ -1,6 +1,6 @@
 import { HttpRequest } from '@azure/functions';
 import { voice } from '../../functions/voice';
-import { setDependencies } from '../../shared/dependencies';
+import { setDependencies } from '../../shared/platform/dependencies';
 import { useSettings } from '../support/app';
 import { bodyText, signedWebhookRequest, testContext, webhookRequest } from '../support/webhooks';
 
@@ -50,7 +50,7 @@ describe('voice', () => {
 
     it('answers 500 naming the settings at fault when the configuration is invalid', async () => {
         setDependencies();
-        const { resetConfig } = await import('../../shared/config');
+        const { resetConfig } = await import('../../shared/platform/config');
         const saved = { ...process.env };
         process.env.TWILIO_ACCOUNT_SID = 'not-a-sid';
         process.env.PUBLIC_BASE_URL = 'ftp://example.com';

@@ -5,7 +5,7 @@
 
 import { voice } from '../../functions/voice';
 import { inboundSms } from '../../functions/inboundSms';
-import { setDependencies } from '../../shared/dependencies';
+import { setDependencies } from '../../shared/platform/dependencies';
 import { useSettings } from '../support/app';
 import { signedWebhookRequest, testContext } from '../support/webhooks';
 

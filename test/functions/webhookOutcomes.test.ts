@@ -1,17 +1,17 @@
 /**
  * The `webhook.rejected` outcome line of every webhook function, for every refusal of the webhook front
- * (shared/twilioWebhook.ts): one warning with the status answered and the route, never the query string.
+ * (shared/webhooks/receive.ts): one warning with the status answered and the route, never the query string.
  */
 
 import { HttpRequest } from '@azure/functions';
 import { inboundSms } from '../../functions/inboundSms';
 import { status } from '../../functions/status';
 import { voice } from '../../functions/voice';
-import { parseConfig } from '../../shared/config';
-import { createDependencies, setDependencies } from '../../shared/dependencies';
-import { SecretUnavailableError } from '../../shared/errors';
-import { createSecretProvider } from '../../shared/secrets';
-import { webhookRoute } from '../../shared/twilioWebhook';
+import { parseConfig } from '../../shared/platform/config';
+import { createDependencies, setDependencies } from '../../shared/platform/dependencies';
+import { SecretUnavailableError } from '../../shared/platform/errors';
+import { createSecretProvider } from '../../shared/platform/secrets';
+import { webhookRoute } from '../../shared/webhooks/receive';
 import { useSettings } from '../support/app';
 import { signedWebhookRequest, testContext, webhookRequest } from '../support/webhooks';
 
@@ -88,7 +88,7 @@ describe('webhook.rejected', () => {
 
         const saved = { ...process.env };
         setDependencies();
-        const { resetConfig } = await import('../../shared/config');
+        const { resetConfig } = await import('../../shared/platform/config');
         process.env.TWILIO_ACCOUNT_SID = 'not-a-sid';
         resetConfig();
         try {

@@ -19,7 +19,7 @@
  * fault proxy, with the ledger on Azurite; the HTTP API; Key Vault unavailable; validation switched off;
  * and invalid settings holding the token and numbers. The detector is checked first on planted lines.
  *
- * The structured outcome lines (shared/outcomes.ts) are among the captured lines: the workload must produce
+ * The structured outcome lines (shared/platform/outcomes.ts) are among the captured lines: the workload must produce
  * every kind of them, each must keep to the outcome-line grammar, and the same checks apply to them.
  */
 
@@ -36,17 +36,17 @@ import { status } from '../../functions/status';
 import { voice } from '../../functions/voice';
 import { startAzurite, type Azurite } from '../../local/azurite';
 import { generateTestCredentials, startTwilioSandbox, type TwilioSandbox } from '../../local/sandbox/sandbox';
-import { parseConfig, resetConfig } from '../../shared/config';
+import { parseConfig, resetConfig } from '../../shared/platform/config';
 import {
     createDependencies,
     getDependencies,
     setDependencies,
     type AppDependencies,
-} from '../../shared/dependencies';
-import { SecretUnavailableError } from '../../shared/errors';
-import { processOutbound } from '../../shared/outboundPipeline';
-import { outcomeLine } from '../../shared/outcomes';
-import { createSecretProvider } from '../../shared/secrets';
+} from '../../shared/platform/dependencies';
+import { SecretUnavailableError } from '../../shared/platform/errors';
+import { processOutbound } from '../../shared/outbound/pipeline';
+import { outcomeLine } from '../../shared/platform/outcomes';
+import { createSecretProvider } from '../../shared/platform/secrets';
 import { startFaultProxy, type FaultProxy } from '../fakes/faultProxy';
 import { REPO_ROOT } from '../support/childProcess';
 import { fuzzSeed, Rng } from '../support/fuzzRandom';
@@ -56,7 +56,7 @@ import { functionsAppFetch } from '../support/appFetch';
 const SEED = fuzzSeed();
 const PUBLIC_BASE_URL = 'https://app.example.com';
 const SANDBOX_FROM = '+15005550006';
-/** The example number in the settings' and the queue schema's error messages (shared/config.ts, outboundMessage.ts). */
+/** The example number in the settings' and the queue schema's error messages (shared/platform/config.ts, outboundMessage.ts). */
 const DOCUMENTED_EXAMPLE = '+15551234567';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ describe(`log hygiene (FUZZ_SEED=${String(SEED)})`, () => {
         expect(flaggedTexts.size).toBe(7);
         expect(leaks.join('\n')).not.toContain('fine: masked');
         // The example number really is a literal of the product's messages.
-        expect(readFileSync(path.join(REPO_ROOT, 'shared', 'config.ts'), 'utf8')).toContain(
+        expect(readFileSync(path.join(REPO_ROOT, 'shared', 'platform', 'config.ts'), 'utf8')).toContain(
             DOCUMENTED_EXAMPLE,
         );
     });

@@ -13,7 +13,7 @@ import {
     type LedgerRecord,
     type ListQuery,
     type StatusEvent,
-} from '../../shared/ledger';
+} from '../../shared/ledger/table';
 import { fuzzSeed, randomText, Rng } from '../support/fuzzRandom';
 import { createMemoryLedger } from '../support/memoryLedger';
 

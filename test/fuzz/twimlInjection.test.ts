@@ -20,14 +20,14 @@ import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/fu
 import { inboundSms } from '../../functions/inboundSms';
 import { voice } from '../../functions/voice';
 import { parseTwiml } from '../../local/sandbox/twiml';
-import { DEFAULT_SMS_REPLY, DEFAULT_VOICE_GREETING, parseConfig } from '../../shared/config';
-import { createDependencies, setDependencies } from '../../shared/dependencies';
+import { DEFAULT_SMS_REPLY, DEFAULT_VOICE_GREETING, parseConfig } from '../../shared/platform/config';
+import { createDependencies, setDependencies } from '../../shared/platform/dependencies';
 import {
     MAX_TWIML_LENGTH,
     parseOutbound,
     toCallCreateParams,
     type CallRequest,
-} from '../../shared/outboundMessage';
+} from '../../shared/outbound/message';
 import { dropNonXmlChars, fuzzSeed, longText, randomText, Rng } from '../support/fuzzRandom';
 import { createMemoryLedger } from '../support/memoryLedger';
 import { bodyText, twilioSignature } from '../support/webhooks';

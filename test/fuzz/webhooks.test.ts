@@ -35,10 +35,14 @@ import { inboundSms } from '../../functions/inboundSms';
 import { status } from '../../functions/status';
 import { voice } from '../../functions/voice';
 import { startAzurite, type Azurite } from '../../local/azurite';
-import { parseConfig } from '../../shared/config';
-import { createDependencies, setDependencies, type AppDependencies } from '../../shared/dependencies';
-import type { Ledger, LedgerRecord } from '../../shared/ledger';
-import { createSecretProvider } from '../../shared/secrets';
+import { parseConfig } from '../../shared/platform/config';
+import {
+    createDependencies,
+    setDependencies,
+    type AppDependencies,
+} from '../../shared/platform/dependencies';
+import type { Ledger, LedgerRecord } from '../../shared/ledger/table';
+import { createSecretProvider } from '../../shared/platform/secrets';
 import {
     dropNonXmlChars,
     fuzzSeed,

@@ -10,7 +10,7 @@ import twilio, { type Twilio } from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient';
 import { SANDBOX_NUMBER } from '../../local/sandbox/resources';
 import { generateTestCredentials, startTwilioSandbox, type TwilioSandbox } from '../../local/sandbox/sandbox';
-import { maskPhone } from '../../shared/redact';
+import { maskPhone } from '../../shared/platform/redact';
 import { REPO_ROOT } from './bicep';
 
 const SCRIPT = path.join(REPO_ROOT, 'infra', 'scripts', 'configure-number.js');
@@ -237,7 +237,7 @@ it('fails without the provisioning outputs, naming them', async () => {
     expect(result.stderr).toContain('TWILIO_VOICE_URL and TWILIO_SMS_URL missing: run azd provision');
 });
 
-it('masks numbers exactly as shared/redact.ts does', () => {
+it('masks numbers exactly as shared/platform/redact.ts does', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const script = require(SCRIPT) as { maskPhone: (value: string) => string };
     for (const value of [

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { SANDBOX_NUMBER } from '../../local/sandbox/resources';
 import { generateTestCredentials, startTwilioSandbox } from '../../local/sandbox/sandbox';
-import { maskPhone } from '../../shared/redact';
+import { maskPhone } from '../../shared/platform/redact';
 import { REPO_ROOT } from './bicep';
 
 const SCRIPT = path.join(REPO_ROOT, 'infra', 'scripts', 'postprovision.js');

@@ -1,6 +1,6 @@
 /**
  * Contract tests over the ARM JSON the real Bicep compiler makes of infra/main.bicep: the app settings are
- * the ones shared/config.ts reads and parse without a ConfigError, every data-plane operation the app
+ * the ones shared/platform/config.ts reads and parse without a ConfigError, every data-plane operation the app
  * performs is covered by a role assigned to the identity those settings name, no key is used anywhere, the
  * names agree with the code, and the resources have the security settings the README promises.
  *
@@ -15,7 +15,7 @@ import {
     DEFAULT_OUTBOUND_QUEUE,
     DEFAULT_SECRET_NAME,
     parseConfig,
-} from '../../shared/config';
+} from '../../shared/platform/config';
 import { registrations } from '../support/functionsCore';
 import {
     evaluate,
@@ -167,7 +167,7 @@ const APP_OPERATIONS: { what: string; resource: 'storage' | 'vault' | 'insights'
     },
 ];
 
-/** The settings shared/config.ts reads, and what the template does with each. */
+/** The settings shared/platform/config.ts reads, and what the template does with each. */
 const SET_BY_TEMPLATE = [
     'AzureWebJobsStorage__accountName',
     'AzureWebJobsStorage__credential',
@@ -217,9 +217,9 @@ const NOT_ON_FLEX = [
     'ENABLE_ORYX_BUILD',
 ];
 
-/** Setting names read by shared/config.ts: every `read('NAME')`. */
+/** Setting names read by shared/platform/config.ts: every `read('NAME')`. */
 function settingsTheAppReads(): string[] {
-    const source = readFileSync(path.join(REPO_ROOT, 'shared', 'config.ts'), 'utf8');
+    const source = readFileSync(path.join(REPO_ROOT, 'shared', 'platform', 'config.ts'), 'utf8');
     const names = [...source.matchAll(/\bread\(\s*['"`]([A-Za-z_][A-Za-z0-9_]*)['"`]\s*\)/g)].map(
         (m) => m[1] ?? '',
     );
@@ -307,7 +307,7 @@ describeCompiled('infra/main.bicep, compiled', () => {
     }
 
     describe('app settings', () => {
-        test('every setting shared/config.ts reads is classified: set by the template, left at its default, or never set in Azure', () => {
+        test('every setting shared/platform/config.ts reads is classified: set by the template, left at its default, or never set in Azure', () => {
             const read = settingsTheAppReads();
             expect(read.length).toBeGreaterThanOrEqual(15);
             const classified = new Set([
@@ -555,7 +555,7 @@ describeCompiled('infra/main.bicep, compiled', () => {
     });
 
     describe('names agree with the code', () => {
-        test('the template parameters default to shared/config.ts defaults', () => {
+        test('the template parameters default to shared/platform/config.ts defaults', () => {
             expect(template.parameters?.outboundQueueName?.defaultValue).toBe(DEFAULT_OUTBOUND_QUEUE);
             expect(template.parameters?.ledgerTableName?.defaultValue).toBe(DEFAULT_LEDGER_TABLE);
             expect(template.parameters?.authTokenSecretName?.defaultValue).toBe(DEFAULT_SECRET_NAME);
@@ -694,7 +694,7 @@ describeCompiled('infra/main.bicep, compiled', () => {
             'call.failed',
             'call.dead-lettered',
             'webhook.rejected',
-            // The rest of shared/outcomes.ts's vocabulary: none of these may count towards an alert.
+            // The rest of shared/platform/outcomes.ts's vocabulary: none of these may count towards an alert.
             'call.rejected',
             'message.accepted',
             'call.accepted',

@@ -10,9 +10,9 @@
  */
 
 import { createInterface } from 'node:readline';
-import { parseConfig } from '../../shared/config';
-import { createDependencies } from '../../shared/dependencies';
-import type { LedgerRecord } from '../../shared/ledger';
+import { parseConfig } from '../../shared/platform/config';
+import { createDependencies } from '../../shared/platform/dependencies';
+import type { LedgerRecord } from '../../shared/ledger/table';
 
 export interface IdentityCommand {
     readonly op: 'coldStart' | 'ledgerCreate' | 'ledgerGet' | 'enqueue' | 'authToken' | 'apiKeySecret';

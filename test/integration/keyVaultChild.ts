@@ -10,9 +10,9 @@
 
 import { createInterface } from 'node:readline';
 import { inspect } from 'node:util';
-import { parseConfig } from '../../shared/config';
-import { createDependencies } from '../../shared/dependencies';
-import { SecretUnavailableError } from '../../shared/errors';
+import { parseConfig } from '../../shared/platform/config';
+import { createDependencies } from '../../shared/platform/dependencies';
+import { SecretUnavailableError } from '../../shared/platform/errors';
 
 export interface ChildCommand {
     readonly op: 'get' | 'refresh';

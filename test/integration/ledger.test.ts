@@ -15,8 +15,8 @@ import {
     type LedgerRecord,
     type ListPage,
     type ListQuery,
-} from '../../shared/ledger';
-import { applyStatus } from '../../shared/messageStatus';
+} from '../../shared/ledger/table';
+import { applyStatus } from '../../shared/ledger/status';
 import { REPO_ROOT } from '../support/childProcess';
 
 let azurite: Azurite;
@@ -99,8 +99,8 @@ describe('ledger: loading', () => {
     it('does not load @azure/data-tables until the ledger is first used', async () => {
         const script = `
             const loaded = () => Object.keys(require.cache).some((f) => /[\\\\/]@azure[\\\\/]data-tables[\\\\/]/.test(f));
-            const { createLedger } = require('./shared/ledger.ts');
-            require('./shared/messageStatus.ts');
+            const { createLedger } = require('./shared/ledger/table.ts');
+            require('./shared/ledger/status.ts');
             const ledger = createLedger({ connectionString: process.argv[1], tableName: 'lazyload', storeBody: false });
             const atLoad = loaded();
             ledger.get('x').then((r) => {

@@ -7,17 +7,17 @@
  * dequeue count, as the host makes after the visibility timeout.
  */
 
-import { SecretUnavailableError } from '../../shared/errors';
-import { createSecretProvider, DEFAULT_MIN_REFRESH_INTERVAL_MS } from '../../shared/secrets';
-import type { Ledger, LedgerRecord } from '../../shared/ledger';
+import { SecretUnavailableError } from '../../shared/platform/errors';
+import { createSecretProvider, DEFAULT_MIN_REFRESH_INTERVAL_MS } from '../../shared/platform/secrets';
+import type { Ledger, LedgerRecord } from '../../shared/ledger/table';
 import {
     DEFAULT_CLAIM_LEASE_MS,
     processOutbound,
     TransientSendError,
     type OutboundOutcome,
-} from '../../shared/outboundPipeline';
-import { recordPoisonedMessage } from '../../shared/poison';
-import { recordStatusCallback } from '../../shared/statusCallback';
+} from '../../shared/outbound/pipeline';
+import { recordPoisonedMessage } from '../../shared/outbound/poison';
+import { recordStatusCallback } from '../../shared/webhooks/statusCallback';
 import type { Fault, FaultMatch } from '../fakes/faultProxy';
 import {
     DEFAULT_FROM,
@@ -518,7 +518,7 @@ describe('outbound: permanent Twilio errors', () => {
 
 describe('outbound: transient failures and redelivery', () => {
     it.each<{ name: string; faults: Fault[]; reason: RegExp }>([
-        // The twilio client retries a 429 itself, three times (shared/twilioClient.ts): only a fourth one
+        // The twilio client retries a 429 itself, three times (shared/platform/twilioClient.ts): only a fourth one
         // reaches the pipeline.
         {
             name: '429 four times',

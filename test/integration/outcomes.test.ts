@@ -1,5 +1,5 @@
 /**
- * The outcome lines (shared/outcomes.ts) as the real functions log them, on real infrastructure: the ledger
+ * The outcome lines (shared/platform/outcomes.ts) as the real functions log them, on real infrastructure: the ledger
  * and the outbound queue on Azurite, the real `twilio` client through the fault proxy to the Twilio
  * sandbox, whose signed status callbacks and TwiML requests are answered by the real `status` and `voice`
  * functions. Each test asserts the exact outcome lines of one story; the last one applies the alert rules'
@@ -16,8 +16,8 @@ import { sendMessage } from '../../functions/sendMessage';
 import { status } from '../../functions/status';
 import { voice } from '../../functions/voice';
 import { inboundSms } from '../../functions/inboundSms';
-import { parseConfig } from '../../shared/config';
-import { createDependencies, setDependencies } from '../../shared/dependencies';
+import { parseConfig } from '../../shared/platform/config';
+import { createDependencies, setDependencies } from '../../shared/platform/dependencies';
 import { REPO_ROOT } from '../support/childProcess';
 import {
     DEFAULT_FROM,

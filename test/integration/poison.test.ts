@@ -7,10 +7,10 @@
 import { createHash } from 'node:crypto';
 import { outboundPoison } from '../../functions/outboundPoison';
 import { startAzurite, type Azurite } from '../../local/azurite';
-import { setDependencies, type AppDependencies } from '../../shared/dependencies';
-import { createLedger, type Ledger, type LedgerRecord } from '../../shared/ledger';
-import { contentHash, recordPoisonedMessage } from '../../shared/poison';
-import { createTwilioClientFactory } from '../../shared/twilioClient';
+import { setDependencies, type AppDependencies } from '../../shared/platform/dependencies';
+import { createLedger, type Ledger, type LedgerRecord } from '../../shared/ledger/table';
+import { contentHash, recordPoisonedMessage } from '../../shared/outbound/poison';
+import { createTwilioClientFactory } from '../../shared/platform/twilioClient';
 import { testContext } from '../support/webhooks';
 
 let azurite: Azurite;

@@ -11,20 +11,20 @@ import { HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { QueueClient } from '@azure/storage-queue';
 import { validateRequest } from 'twilio/lib/webhooks/webhooks';
 import { newSid } from '../../local/sandbox/resources';
-import type { Ledger, LedgerRecord } from '../../shared/ledger';
+import type { Ledger, LedgerRecord } from '../../shared/ledger/table';
 import {
     acceptOutbound,
     getMessage,
     listMessages,
     type MessagesApiDependencies,
-} from '../../shared/messagesApi';
+} from '../../shared/api/messages';
 import {
     CONFLICTING_COPY,
     parseOptions,
     processOutbound,
     type OutboundOutcome,
-} from '../../shared/outboundPipeline';
-import { recordInboundMessage, recordStatusCallback } from '../../shared/statusCallback';
+} from '../../shared/outbound/pipeline';
+import { recordInboundMessage, recordStatusCallback } from '../../shared/webhooks/statusCallback';
 import { closeServer, listen, trackSockets } from '../fakes/servers';
 import {
     DEFAULT_FROM,

@@ -1,5 +1,5 @@
-import { parseConfig } from '../../shared/config';
-import { createDependencies, setDependencies } from '../../shared/dependencies';
+import { parseConfig } from '../../shared/platform/config';
+import { createDependencies, setDependencies } from '../../shared/platform/dependencies';
 
 /** Installs the app's services built from `settings`, exactly as the app builds them from its environment. */
 export function useSettings(settings: Record<string, string>): void {

@@ -1,7 +1,7 @@
-import { parseConfig } from '../../shared/config';
+import { parseConfig } from '../../shared/platform/config';
 
 /**
- * Every setting name shared/config.ts reads, seen by handing `parseConfig` environments that record each
+ * Every setting name shared/platform/config.ts reads, seen by handing `parseConfig` environments that record each
  * name asked for: the local defaults, a deployed (identity, Key Vault, API key) configuration and a
  * connection-string one, so settings read on only one branch are seen too. An invalid combination is fine:
  * the names are recorded before validation fails.

@@ -1,5 +1,5 @@
 /**
- * An in-memory {@link Ledger} with the semantics of shared/ledger.ts's Table-storage ledger, for tests that
+ * An in-memory {@link Ledger} with the semantics of shared/ledger/table.ts's Table-storage ledger, for tests that
  * drive more requests through the webhooks than Azurite can take within a test's time budget.
  *
  * Same semantics means what a caller can observe:
@@ -39,7 +39,7 @@ import {
     type ListPage,
     type ListQuery,
     type StatusEvent,
-} from '../../shared/ledger';
+} from '../../shared/ledger/table';
 
 const MAX_TEXT = 16_000;
 const MAX_HISTORY_JSON = 30_000;

@@ -8,10 +8,10 @@
 
 import { startAzurite, type Azurite } from '../../local/azurite';
 import { generateTestCredentials, startTwilioSandbox, type TwilioSandbox } from '../../local/sandbox/sandbox';
-import { createLedger, type Ledger } from '../../shared/ledger';
-import type { OutboundDependencies, OutboundLogger } from '../../shared/outboundPipeline';
-import { createStaticSecretProvider, type SecretProvider } from '../../shared/secrets';
-import { createTwilioClientFactory, type TwilioClientFactory } from '../../shared/twilioClient';
+import { createLedger, type Ledger } from '../../shared/ledger/table';
+import type { OutboundDependencies, OutboundLogger } from '../../shared/outbound/pipeline';
+import { createStaticSecretProvider, type SecretProvider } from '../../shared/platform/secrets';
+import { createTwilioClientFactory, type TwilioClientFactory } from '../../shared/platform/twilioClient';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../fakes/faultProxy';
 
 export const PUBLIC_BASE_URL = 'https://app.example.com';

@@ -9,8 +9,8 @@
  * an id that has none.
  */
 
-import type { Ledger, LedgerRecord } from './ledger';
-import { applyStatus } from './messageStatus';
+import type { Ledger, LedgerRecord } from '../ledger/table';
+import { applyStatus } from '../ledger/status';
 
 const ID = /^[A-Za-z0-9._~:-]{1,200}$/;
 const SID = /^[A-Z]{2}[0-9a-fA-F]{32}$/;

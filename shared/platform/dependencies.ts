@@ -13,7 +13,7 @@ import {
     createStaticSecretProvider,
     type SecretProvider,
 } from './secrets';
-import type { Ledger, LedgerOptions } from './ledger';
+import type { Ledger, LedgerOptions } from '../ledger/table';
 import { lazy } from './lazy';
 import { createQueueClientFactory, requireStorage } from './storage';
 import { createTwilioClientFactory, type TwilioClientFactory } from './twilioClient';
@@ -105,7 +105,7 @@ export function createDependencies(config: AppConfig): AppDependencies {
  * never touch the ledger do not pay for it on a cold start.
  */
 function lazyLedger(options: LedgerOptions): Ledger {
-    const load = lazy(async () => (await import('./ledger')).createLedger(options));
+    const load = lazy(async () => (await import('../ledger/table')).createLedger(options));
     return {
         create: async (record) => (await load()).create(record),
         get: async (id) => (await load()).get(id),

@@ -15,9 +15,9 @@
  * looks the message up before sending again.
  */
 
-import { ConfigError, SecretUnavailableError } from './errors';
-import { OutboundValidationError } from './outboundMessage';
-import { maskPhone } from './redact';
+import { ConfigError, SecretUnavailableError } from '../platform/errors';
+import { OutboundValidationError } from './message';
+import { maskPhone } from '../platform/redact';
 
 export type SendErrorClass =
     /** Worth retrying later. */

@@ -28,7 +28,7 @@
  *   otherwise `TWILIO_FROM_NUMBER`. Calls use the message's `from`, else `TWILIO_FROM_NUMBER`.
  * - A missing sender is an error on `from`: reported by {@link parseOutbound} when it is given the
  *   configured defaults ({@link ParseOptions}), and otherwise thrown by {@link toMessageCreateParams} /
- *   {@link toCallCreateParams} as an {@link OutboundValidationError}, which shared/twilioErrors.ts
+ *   {@link toCallCreateParams} as an {@link OutboundValidationError}, which shared/outbound/sendErrors.ts
  *   classifies as permanent (the message fails, it is not retried). The same holds for a call that needs
  *   the app's voice URL when none is known (error on `url`).
  * - `body` or at least one `mediaUrl` is required (a body of only whitespace does not count); the error is
@@ -38,7 +38,7 @@
  *   passed on as a number, but Twilio has ignored it since 2024-06-03.
  * - A call without `url`, `twiml`, `say` or `message` runs the app's own voice endpoint
  *   (`defaultVoiceUrl`). `say` and `message` become inline TwiML built with twilio's VoiceResponse builder
- *   (text escaped, characters XML cannot carry dropped, as shared/twiml.ts does), which like `twiml` must
+ *   (text escaped, characters XML cannot carry dropped, as shared/platform/twiml.ts does), which like `twiml` must
  *   stay within Twilio's 4000 characters (the error names `say` or `message`). `twiml` is checked
  *   minimally: one `<Response>` root element, optionally after an XML declaration.
  * - Errors name the field as a path (`to`, `mediaUrl[2]`); `(message)` is the message as a whole.
@@ -49,8 +49,8 @@ import type { CallListInstanceCreateOptions } from 'twilio/lib/rest/api/v2010/ac
 import type { MessageListInstanceCreateOptions } from 'twilio/lib/rest/api/v2010/account/message';
 import type VoiceResponse from 'twilio/lib/twiml/VoiceResponse';
 import { createHash } from 'node:crypto';
-import { pointsAtRecordingRoute, RECORDING_ROUTES, ROUTE_PREFIX } from './routes';
-import { toXmlText } from './twiml';
+import { pointsAtRecordingRoute, RECORDING_ROUTES, ROUTE_PREFIX } from '../platform/routes';
+import { toXmlText } from '../platform/twiml';
 
 export type { CallListInstanceCreateOptions, MessageListInstanceCreateOptions };
 
@@ -141,7 +141,7 @@ export interface ParseOptions {
     defaultVoiceUrl: string | undefined;
     /**
      * The app's own public base URLs: a status callback, call URL, media URL or URL in inline TwiML that
-     * points at one of their ledger-recording routes (shared/routes.ts) is refused.
+     * points at one of their ledger-recording routes (shared/platform/routes.ts) is refused.
      */
     ownBaseUrls?: readonly string[];
 }
@@ -252,7 +252,7 @@ const CLIENT_ID = /^[A-Za-z0-9._~:-]{1,200}$/;
 const DECIMAL = /^(?:\d+(?:\.\d*)?|\.\d+)$/;
 const FINGERPRINT = /^v1\.[A-Za-z0-9_-]{43}$/;
 const TWIML_DOCUMENT = /^\s*(?:<\?xml\s[^>]*\?>\s*)?<Response(?:\s[^>]*)?(?:\/>|>[\s\S]*<\/Response>)\s*$/;
-/** As shared/twiml.ts `voiceTwiml`: a message that is an http(s) URL is played, anything else said. */
+/** As shared/platform/twiml.ts `voiceTwiml`: a message that is an http(s) URL is played, anything else said. */
 const URL_TO_PLAY = /^https?:\/\/\S+$/i;
 
 const MSG_E164 = 'must be an E.164 phone number: + and 8 to 15 digits, e.g. +15551234567';

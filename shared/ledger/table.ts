@@ -23,7 +23,7 @@
 import { createHash } from 'node:crypto';
 import type { TokenCredential } from '@azure/core-auth';
 import type { TableClient } from '@azure/data-tables';
-import { lazy } from './lazy';
+import { lazy } from '../platform/lazy';
 
 export type Direction = 'outbound' | 'inbound';
 export type MessageKind = 'sms' | 'call';
@@ -61,7 +61,7 @@ export interface LedgerRecord {
     /** An outbound send in progress. */
     claim?: { token: string; at: string; leaseUntil: string };
     /**
-     * The fingerprint of the validated request the record was created for (shared/outboundMessage.ts
+     * The fingerprint of the validated request the record was created for (shared/outbound/message.ts
      * `requestFingerprint`): the first copy to create the record fixes it, and a request or queue copy with
      * another fingerprint under the same id is refused, never sent. A hash of the content, bodies
      * included: it is never shown by the API nor logged.

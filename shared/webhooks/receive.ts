@@ -5,10 +5,10 @@
  */
 
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { dependenciesOr500, getDependencies, type AppDependencies } from './dependencies';
-import { outcomeLine } from './outcomes';
-import { ROUTES } from './routes';
-import { validateTwilioWebhook, type TwilioWebhook } from './webhookSignature';
+import { dependenciesOr500, getDependencies, type AppDependencies } from '../platform/dependencies';
+import { outcomeLine } from '../platform/outcomes';
+import { ROUTES } from '../platform/routes';
+import { validateTwilioWebhook, type TwilioWebhook } from './signature';
 
 export type ReceivedWebhook =
     | { ok: true; webhook: TwilioWebhook; dependencies: AppDependencies }

@@ -1,10 +1,10 @@
-import { SecretUnavailableError } from '../../shared/errors';
+import { SecretUnavailableError } from '../../../shared/platform/errors';
 import {
     createSecretProvider,
     createStaticSecretProvider,
     DEFAULT_MIN_REFRESH_INTERVAL_MS,
     type SecretProviderOptions,
-} from '../../shared/secrets';
+} from '../../../shared/platform/secrets';
 
 interface PendingRead {
     resolve(value: string): void;

@@ -1,22 +1,22 @@
 /**
  * Messages the Functions host moved to the outbound poison queue, recorded as `dead-lettered`.
  *
- * Each item logs one outcome line (shared/outcomes.ts) through `options.log`: `dead-lettered` (error)
+ * Each item logs one outcome line (shared/platform/outcomes.ts) through `options.log`: `dead-lettered` (error)
  * when this call recorded it, `found-at-twilio` when Twilio had the send after all, and `poisoned`
  * (information) when the record was already final — usually `dead-lettered` by the outbound function's
  * last attempt, which logged the dead letter itself.
  */
 
 import { createHash } from 'node:crypto';
-import type { Ledger, LedgerRecord } from './ledger';
-import { lazy } from './lazy';
-import { applyStatus } from './messageStatus';
-import type { OutboundLogger } from './outboundPipeline';
-import { outcomeLine, subjectOf } from './outcomes';
-import type { TwilioClientFactory } from './twilioClient';
+import type { Ledger, LedgerRecord } from '../ledger/table';
+import { lazy } from '../platform/lazy';
+import { applyStatus } from '../ledger/status';
+import type { OutboundLogger } from './pipeline';
+import { outcomeLine, subjectOf } from '../platform/outcomes';
+import type { TwilioClientFactory } from '../platform/twilioClient';
 
-const outboundMessage = lazy(() => import('./outboundMessage'));
-const outboundPipeline = lazy(() => import('./outboundPipeline'));
+const outboundMessage = lazy(() => import('./message'));
+const outboundPipeline = lazy(() => import('./pipeline'));
 const ID = /^[A-Za-z0-9._~:-]{1,200}$/;
 
 export interface PoisonResult {

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../../shared/errors';
-import { DEFAULT_SMS_REPLY, parseConfig, type AzureIdentity } from '../../shared/config';
+import { ConfigError } from '../../../shared/platform/errors';
+import { DEFAULT_SMS_REPLY, parseConfig, type AzureIdentity } from '../../../shared/platform/config';
+import { REPO_ROOT } from '../../support/childProcess';
 
 const SID = 'AC0123456789abcdef0123456789abcdef';
 const KEY_SID = 'SK0123456789abcdef0123456789abcdef';
@@ -484,9 +485,9 @@ describe('parseConfig: Twilio API keys', () => {
     });
 
     it('local.settings.json.example, as npm start copies it, parses without a ConfigError', () => {
-        const example = JSON.parse(
-            readFileSync(join(__dirname, '..', '..', 'local.settings.json.example'), 'utf8'),
-        ) as { Values: Record<string, string> };
+        const example = JSON.parse(readFileSync(join(REPO_ROOT, 'local.settings.json.example'), 'utf8')) as {
+            Values: Record<string, string>;
+        };
         const config = parseConfig(example.Values);
         expect(config.apiKey).toBeUndefined();
         expect(config.storage).toEqual({

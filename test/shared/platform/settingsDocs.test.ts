@@ -1,12 +1,12 @@
 /**
- * The README's settings table and local.settings.json.example stay in step with what shared/config.ts
+ * The README's settings table and local.settings.json.example stay in step with what shared/platform/config.ts
  * reads: a setting added to the code without documentation (or documented and no longer read) fails here.
  */
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../support/childProcess';
-import { settingsReadByConfig } from '../support/configSettings';
+import { REPO_ROOT } from '../../support/childProcess';
+import { settingsReadByConfig } from '../../support/configSettings';
 
 /** The names in the first column of the README's "## Settings" table. */
 function readmeSettings(): string[] {
@@ -47,7 +47,7 @@ const HOST_SETTINGS = new Set(['FUNCTIONS_WORKER_RUNTIME']);
 describe('settings documentation', () => {
     const read = settingsReadByConfig();
 
-    it('finds the settings shared/config.ts reads', () => {
+    it('finds the settings shared/platform/config.ts reads', () => {
         expect(read).toEqual(
             expect.arrayContaining(['TWILIO_ACCOUNT_SID', 'KEY_VAULT_URL', 'AzureWebJobsStorage']),
         );

@@ -8,7 +8,7 @@
  * while every distinct event is kept in the history.
  */
 
-import type { LedgerRecord, MessageKind, StatusEvent } from './ledger';
+import type { LedgerRecord, MessageKind, StatusEvent } from './table';
 
 export type StatusSource = StatusEvent['source'];
 

@@ -1,4 +1,9 @@
-import { appUrl, defaultVoiceUrl, pointsAtRecordingRoute, statusCallbackUrl } from '../../shared/routes';
+import {
+    appUrl,
+    defaultVoiceUrl,
+    pointsAtRecordingRoute,
+    statusCallbackUrl,
+} from '../../../shared/platform/routes';
 
 const BASE = 'https://myapp.azurewebsites.net';
 

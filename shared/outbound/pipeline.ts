@@ -2,18 +2,18 @@
  * The outbound pipeline: one queue message in, at most one Twilio create out, every outcome in the ledger.
  *
  * validate → claim the id in the ledger (optimistic concurrency, so two copies of one message cannot both
- * send) → call Twilio → record the SID. Retry-or-give-up is decided in one place (shared/twilioErrors.ts).
+ * send) → call Twilio → record the SID. Retry-or-give-up is decided in one place (shared/outbound/sendErrors.ts).
  * When an earlier attempt's outcome is unknown (it died, or the request timed out after it may have
  * reached Twilio), the message is looked up at Twilio before anything is sent again.
  *
- * Each delivery logs one outcome line (shared/outcomes.ts) with the message's id and the delivery count:
+ * Each delivery logs one outcome line (shared/platform/outcomes.ts) with the message's id and the delivery count:
  * sent, failed, rejected, conflict, already-sent, already-final, found-at-twilio, retrying (before the
  * error is rethrown) or dead-lettered (the last attempt, when it records that).
  */
 
 import { randomUUID } from 'node:crypto';
-import type { Ledger, LedgerRecord } from './ledger';
-import { applyStatus, isTerminal } from './messageStatus';
+import type { Ledger, LedgerRecord } from '../ledger/table';
+import { applyStatus, isTerminal } from '../ledger/status';
 import {
     decodeQueueItem,
     describeFieldErrors,
@@ -24,11 +24,11 @@ import {
     toMessageCreateParams,
     type OutboundRequest,
     type ParseOptions,
-} from './outboundMessage';
-import { outcomeLine, subjectOf } from './outcomes';
-import { defaultVoiceUrl, statusCallbackUrl } from './routes';
-import type { Twilio, TwilioClientFactory } from './twilioClient';
-import { classifySendError, describeSendError } from './twilioErrors';
+} from './message';
+import { outcomeLine, subjectOf } from '../platform/outcomes';
+import { defaultVoiceUrl, statusCallbackUrl } from '../platform/routes';
+import type { Twilio, TwilioClientFactory } from '../platform/twilioClient';
+import { classifySendError, describeSendError } from './sendErrors';
 
 /** How long a claim keeps other copies of a message from sending; longer than a Twilio create can take. */
 export const DEFAULT_CLAIM_LEASE_MS = 60_000;

@@ -17,9 +17,9 @@ import {
     type OutboundRequest,
     type ParseOptions,
     type SmsRequest,
-} from '../../shared/outboundMessage';
-import { voiceTwiml } from '../../shared/twiml';
-import { REPO_ROOT } from '../support/childProcess';
+} from '../../../shared/outbound/message';
+import { voiceTwiml } from '../../../shared/platform/twiml';
+import { REPO_ROOT } from '../../support/childProcess';
 
 const XML = '<?xml version="1.0" encoding="UTF-8"?>';
 const TO = '+15557654321';
@@ -906,7 +906,7 @@ describe('loading', () => {
     it('loads zod and the TwiML builders only when first needed', () => {
         const script = `
             const loaded = (name) => Object.keys(require.cache).some((f) => f.includes(require('path').join('node_modules', name)));
-            const m = require('./shared/outboundMessage');
+            const m = require('./shared/outbound/message');
             const report = { atImport: [loaded('zod'), loaded('twilio')] };
             m.parseOutbound({ type: 'sms', to: '+15557654321', body: 'x' });
             report.afterSms = [loaded('zod'), loaded('twilio')];

@@ -11,11 +11,11 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { parse as parseQuery, stringify as stringifyQuery } from 'node:querystring';
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
-import { decodeBody, readBodyBytes } from './httpBody';
-import { lazy } from './lazy';
-import type { SecretProvider } from './secrets';
-import { createAdmission, type Release } from './webhookAdmission';
-import { formInputBytes, parseFormBytes, signedParameterBytes, type Pause } from './webhookForm';
+import { decodeBody, readBodyBytes } from '../platform/httpBody';
+import { lazy } from '../platform/lazy';
+import type { SecretProvider } from '../platform/secrets';
+import { createAdmission, type Release } from './admission';
+import { formInputBytes, parseFormBytes, signedParameterBytes, type Pause } from './form';
 
 const loadWebhooks = lazy(() => import('twilio/lib/webhooks/webhooks'));
 

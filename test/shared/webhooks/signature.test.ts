@@ -1,6 +1,10 @@
 import { HttpRequest } from '@azure/functions';
-import { createSecretProvider, createStaticSecretProvider, type SecretProvider } from '../../shared/secrets';
-import { signedUrl, validateTwilioWebhook, type WebhookCheck } from '../../shared/webhookSignature';
+import {
+    createSecretProvider,
+    createStaticSecretProvider,
+    type SecretProvider,
+} from '../../../shared/platform/secrets';
+import { signedUrl, validateTwilioWebhook, type WebhookCheck } from '../../../shared/webhooks/signature';
 import {
     bodySha256,
     signedWebhookRequest,
@@ -8,7 +12,7 @@ import {
     twilioSignature,
     webhookRequest,
     type Params,
-} from '../support/webhooks';
+} from '../../support/webhooks';
 
 const TOKEN = 'f3c0a5b1d2e4f60718293a4b5c6d7e8f';
 const OTHER_TOKEN = '0123456789abcdef0123456789abcdef';

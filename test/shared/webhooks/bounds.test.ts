@@ -1,7 +1,7 @@
 import { HttpRequest, type HttpRequestInit } from '@azure/functions';
 import { getExpectedTwilioSignature, validateRequest } from 'twilio/lib/webhooks/webhooks';
-import { readBodyBytes } from '../../shared/httpBody';
-import { createStaticSecretProvider } from '../../shared/secrets';
+import { readBodyBytes } from '../../../shared/platform/httpBody';
+import { createStaticSecretProvider } from '../../../shared/platform/secrets';
 import {
     countParameters,
     groupParams,
@@ -13,7 +13,7 @@ import {
     sortedParameterString,
     validateTwilioWebhook,
     type WebhookCheck,
-} from '../../shared/webhookSignature';
+} from '../../../shared/webhooks/signature';
 import {
     formBody,
     signedWebhookRequest,
@@ -21,7 +21,7 @@ import {
     twilioSignature,
     webhookRequest,
     type Params,
-} from '../support/webhooks';
+} from '../../support/webhooks';
 
 const TOKEN = 'f3c0a5b1d2e4f60718293a4b5c6d7e8f';
 const URL_ = 'https://myapp.azurewebsites.net/api/voice';

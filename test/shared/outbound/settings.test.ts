@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { OUTBOUND_MAX_DEQUEUE_COUNT } from '../../shared/outboundSettings';
+import { OUTBOUND_MAX_DEQUEUE_COUNT } from '../../../shared/outbound/settings';
 
 describe('host.json and the outbound function agree', () => {
-    const hostJson = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'host.json'), 'utf8')) as {
+    const hostJson = JSON.parse(
+        readFileSync(path.join(__dirname, '..', '..', '..', 'host.json'), 'utf8'),
+    ) as {
         extensions: { queues: Record<string, unknown> };
     };
 

@@ -2,17 +2,17 @@
  * The HTTP API over the outbound queue and the ledger: Send (enqueue), Get and List — what the Logic Apps
  * Twilio connector offers, with idempotent sends.
  *
- * Every send request that gets an id logs one outcome line (shared/outcomes.ts) with that id and the route:
+ * Every send request that gets an id logs one outcome line (shared/platform/outcomes.ts) with that id and the route:
  * `accepted` (202), `conflict` (422), `in-progress` (409) or `queue-unavailable` (503). A 400 names its
  * fields to the client and records nothing, so it logs nothing.
  */
 
 import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
-import { readLimitedBody } from './httpBody';
-import type { Ledger, LedgerRecord, ListQueryField } from './ledger';
-import { LedgerQueryError } from './ledger';
-import { applyStatus } from './messageStatus';
+import { readLimitedBody } from '../platform/httpBody';
+import type { Ledger, LedgerRecord, ListQueryField } from '../ledger/table';
+import { LedgerQueryError } from '../ledger/table';
+import { applyStatus } from '../ledger/status';
 import {
     MAX_REPORTED_ERRORS,
     parseOutbound,
@@ -20,9 +20,9 @@ import {
     summarize,
     type OutboundRequest,
     type ParseOptions,
-} from './outboundMessage';
-import { outcomeLine, subjectOf, type OutcomeAction } from './outcomes';
-import { ROUTES } from './routes';
+} from '../outbound/message';
+import { outcomeLine, subjectOf, type OutcomeAction } from '../platform/outcomes';
+import { ROUTES } from '../platform/routes';
 
 export interface FieldError {
     field: string;

@@ -1,4 +1,4 @@
-import { createAdmission, type Release } from '../../shared/webhookAdmission';
+import { createAdmission, type Release } from '../../../shared/webhooks/admission';
 
 describe('admission of large webhooks: one turn at a time, a bounded line', () => {
     it('gives turns in arrival order, each only once the previous one has ended', async () => {

@@ -5,13 +5,13 @@ import {
     parseFormBytes,
     signedParameterBytes,
     type FormBytes,
-} from '../../shared/webhookForm';
+} from '../../../shared/webhooks/form';
 import {
     countParameters,
     groupParams,
     signatureOf,
     sortedParameterString,
-} from '../../shared/webhookSignature';
+} from '../../../shared/webhooks/signature';
 
 const TOKEN = 'f3c0a5b1d2e4f60718293a4b5c6d7e8f';
 const URL_ = "https://myapp.azurewebsites.net/api/sms?x=It's";

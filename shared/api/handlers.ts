@@ -4,11 +4,11 @@
  */
 
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { dependenciesOr500 } from './dependencies';
-import { lazy } from './lazy';
+import { dependenciesOr500 } from '../platform/dependencies';
+import { lazy } from '../platform/lazy';
 
-const api = lazy(() => import('./messagesApi'));
-const pipeline = lazy(() => import('./outboundPipeline'));
+const api = lazy(() => import('./messages'));
+const pipeline = lazy(() => import('../outbound/pipeline'));
 
 /** POST /api/messages and /api/calls. */
 export async function acceptOutboundRequest(

@@ -1,4 +1,4 @@
-import { callbackEvent, outcomeLine, sanitiseValue, subjectOf } from '../../shared/outcomes';
+import { callbackEvent, outcomeLine, sanitiseValue, subjectOf } from '../../../shared/platform/outcomes';
 
 /** The alert rules' extraction (infra/app/alerts.bicep), as KQL's `extract` applies it: the first match. */
 const EVENT = /(?:^|\s)event=(\S+)/;

@@ -1,5 +1,5 @@
-import type { LedgerRecord, MessageKind, StatusEvent } from '../../shared/ledger';
-import { applyStatus, isTerminal, statusRank, type StatusUpdate } from '../../shared/messageStatus';
+import type { LedgerRecord, MessageKind, StatusEvent } from '../../../shared/ledger/table';
+import { applyStatus, isTerminal, statusRank, type StatusUpdate } from '../../../shared/ledger/status';
 
 const SID = 'SM0123456789abcdef0123456789abcdef';
 const OTHER_SID = 'SMfedcba9876543210fedcba9876543210';

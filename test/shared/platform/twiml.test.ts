@@ -4,7 +4,7 @@ import {
     toXmlText,
     twimletMessages,
     voiceTwiml,
-} from '../../shared/twiml';
+} from '../../../shared/platform/twiml';
 
 const XML = '<?xml version="1.0" encoding="UTF-8"?>';
 
