@@ -11,7 +11,7 @@ import { receiveTwilioWebhook } from '../shared/webhooks/receive';
 import { lazy } from '../shared/platform/lazy';
 
 // Loaded on first use: not every function needs it on a cold start.
-const statusCallbackModule = lazy(() => import('../shared/webhooks/statusCallback'));
+const inboundMessageModule = lazy(() => import('../shared/webhooks/inboundMessage'));
 
 /**
  * Twilio's Messaging webhook for an inbound SMS/MMS: replies with the configured text, or with an empty
@@ -26,8 +26,8 @@ export async function inboundSms(
     const { webhook, dependencies } = received;
     const body = webhook.form.get('Body') ?? undefined;
     const sid = webhook.form.get('MessageSid') ?? '(no MessageSid)';
-    const callbacks = await statusCallbackModule();
-    if (callbacks.isMessageStatusCallback(webhook.form)) {
+    const inbound = await inboundMessageModule();
+    if (inbound.isMessageStatusCallback(webhook.form)) {
         // A send whose status callback pointed here: not a message from anyone, so nothing is recorded
         // and nothing is sent back.
         context.warn(`Ignored a message status callback for ${sid} posted to the Messaging webhook`);
@@ -35,7 +35,7 @@ export async function inboundSms(
     }
     context.log(`Inbound message ${sid} from ${maskPhone(webhook.form.get('From'))}`);
     try {
-        const recorded = await callbacks.recordInboundMessage(dependencies.ledger(), webhook.form);
+        const recorded = await inbound.recordInboundMessage(dependencies.ledger(), webhook.form);
         if (recorded === 'exists')
             context.log(`Inbound message ${sid} was already recorded (a webhook retry)`);
     } catch (error) {

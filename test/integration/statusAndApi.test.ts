@@ -24,7 +24,8 @@ import {
     processOutbound,
     type OutboundOutcome,
 } from '../../shared/outbound/pipeline';
-import { recordInboundMessage, recordStatusCallback } from '../../shared/webhooks/statusCallback';
+import { recordInboundMessage } from '../../shared/webhooks/inboundMessage';
+import { recordStatusCallback } from '../../shared/webhooks/statusCallback';
 import { closeServer, listen, trackSockets } from '../fakes/servers';
 import {
     DEFAULT_FROM,
