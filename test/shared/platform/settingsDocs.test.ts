@@ -8,16 +8,18 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../../support/childProcess';
 import { settingsReadByConfig } from '../../support/configSettings';
 
-/** The names in the first column of the README's "## Settings" table. */
+/** The settings the README's Reference documents: each list item of its "Settings" section names them first. */
 function readmeSettings(): string[] {
     const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
-    const start = readme.indexOf('\n## Settings');
-    const end = readme.indexOf('\n## ', start + 1);
-    const section = readme.slice(start, end === -1 ? undefined : end);
+    const start = readme.indexOf('\n### Settings');
+    if (start === -1) throw new Error('README.md has no "### Settings" section');
+    const next = readme.slice(start + 1).search(/\n#{2,3} /);
+    const section = readme.slice(start, next === -1 ? undefined : start + 1 + next);
     const names: string[] = [];
     for (const line of section.split('\n')) {
-        const first = /^\|([^|]*)\|/.exec(line)?.[1] ?? '';
-        for (const match of first.matchAll(/`([A-Za-z_][A-Za-z0-9_]*)`/g)) names.push(match[1] ?? '');
+        // "- `NAME` — …" or "- `A`, `B` — …": the names before the dash.
+        const head = /^- (.*?) — /.exec(line)?.[1] ?? '';
+        for (const match of head.matchAll(/`([A-Za-z_][A-Za-z0-9_]*)`/g)) names.push(match[1] ?? '');
     }
     return [...new Set(names)].sort();
 }
@@ -53,7 +55,7 @@ describe('settings documentation', () => {
         );
     });
 
-    it("the README's settings table lists every setting the app reads, and no other", () => {
+    it("the README's Settings reference lists every setting the app reads, and no other", () => {
         expect(readmeSettings()).toEqual(read);
     });
 
