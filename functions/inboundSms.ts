@@ -9,6 +9,7 @@ import { maskPhone } from '../shared/platform/redact';
 import { emptyMessagingTwiml, smsReplyTwiml, twimlResponse } from '../shared/platform/twiml';
 import { receiveTwilioWebhook } from '../shared/webhooks/receive';
 import { lazy } from '../shared/platform/lazy';
+import { ROUTES } from '../shared/platform/routes';
 
 // Loaded on first use: not every function needs it on a cold start.
 const inboundMessageModule = lazy(() => import('../shared/webhooks/inboundMessage'));
@@ -48,7 +49,7 @@ export async function inboundSms(
 }
 
 export const inboundSmsOptions = {
-    route: 'sms',
+    route: ROUTES.sms,
     methods: ['POST'],
     authLevel: 'anonymous',
     handler: inboundSms,

@@ -5,18 +5,26 @@ import {
     type HttpResponseInit,
     type InvocationContext,
 } from '@azure/functions';
-import { acceptOutboundRequest } from '../shared/api/handlers';
+import { dependenciesOr500 } from '../shared/platform/dependencies';
+import { lazy } from '../shared/platform/lazy';
+import { ROUTES } from '../shared/platform/routes';
+
+// Loaded on the first send: it pulls in zod and the outbound pipeline, which no webhook needs.
+const sendModule = lazy(() => import('../shared/api/send'));
 
 /** POST /api/messages: validates an SMS/MMS, records it as queued and enqueues it; 202 with its id. */
 export async function sendMessage(
     request: HttpRequest,
     context: InvocationContext,
 ): Promise<HttpResponseInit> {
-    return acceptOutboundRequest(request, context, 'sms');
+    const loaded = dependenciesOr500(context);
+    if (!loaded.ok) return loaded.response;
+    const send = await sendModule();
+    return send.sendMessage(request, send.sendDependencies(loaded.deps, context));
 }
 
 export const sendMessageOptions = {
-    route: 'messages',
+    route: ROUTES.messages,
     methods: ['POST'],
     authLevel: 'function',
     handler: sendMessage,

@@ -8,6 +8,7 @@ import {
 import { callbackEvent, outcomeLine, subjectOf } from '../shared/platform/outcomes';
 import { receiveTwilioWebhook } from '../shared/webhooks/receive';
 import { lazy } from '../shared/platform/lazy';
+import { ROUTES } from '../shared/platform/routes';
 
 // Loaded on first use: not every function needs it on a cold start.
 const statusCallbackModule = lazy(() => import('../shared/webhooks/statusCallback'));
@@ -28,7 +29,7 @@ export async function status(request: HttpRequest, context: InvocationContext): 
         await statusCallbackModule()
     ).recordStatusCallback(dependencies.ledger(), webhook.form, id);
     if (result.kind === 'invalid') {
-        context.warn(outcomeLine({ event: 'webhook.invalid', id, status: 400, route: 'status' }));
+        context.warn(outcomeLine({ event: 'webhook.invalid', id, status: 400, route: ROUTES.status }));
         return { status: 400, body: result.message };
     }
     const type =
@@ -59,7 +60,7 @@ export async function status(request: HttpRequest, context: InvocationContext): 
 }
 
 export const statusOptions = {
-    route: 'status',
+    route: ROUTES.status,
     methods: ['POST'],
     authLevel: 'anonymous',
     handler: status,

@@ -6,6 +6,7 @@ import {
     type InvocationContext,
 } from '@azure/functions';
 import { twimletMessages, twimlResponse, voiceTwiml } from '../shared/platform/twiml';
+import { ROUTES } from '../shared/platform/routes';
 import { receiveTwilioWebhook } from '../shared/webhooks/receive';
 
 /**
@@ -21,7 +22,7 @@ export async function voice(request: HttpRequest, context: InvocationContext): P
 }
 
 export const voiceOptions = {
-    route: 'voice',
+    route: ROUTES.voice,
     methods: ['GET', 'POST'],
     authLevel: 'anonymous',
     handler: voice,

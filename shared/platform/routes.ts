@@ -1,21 +1,29 @@
 /**
- * The app's own URLs: the routes Twilio calls, the URLs the app hands to Twilio (status callbacks, the
- * default voice URL), and the check that keeps a producer from pointing Twilio at a route that records
- * into the ledger.
+ * The app's own URLs: the route of every HTTP function, the URLs the app builds for itself (the API's
+ * `Location`, status callbacks, the default voice URL) and the check that keeps a producer from pointing
+ * Twilio at a route that records into the ledger. Nothing else spells `/api/...`: a function registers
+ * `ROUTES.<name>`, and a URL is built with {@link appUrl}, so a renamed route or another prefix is one
+ * edit here.
  *
  * Routes sit under the Functions host's default `api` prefix (host.json sets no other).
  */
 
 export const ROUTE_PREFIX = 'api';
 
-/** Route templates, as the function files register them. */
+/** Route templates, as the function files register them (`{name}` is a route parameter). */
 export const ROUTES = {
     voice: 'voice',
     sms: 'sms',
     status: 'status',
     messages: 'messages',
+    message: 'messages/{id}',
     calls: 'calls',
 } as const;
+
+export type Route = (typeof ROUTES)[keyof typeof ROUTES];
+
+/** The routes Twilio calls, each signature-validated (shared/webhooks/receive.ts). */
+export const WEBHOOK_ROUTES: readonly string[] = [ROUTES.voice, ROUTES.sms, ROUTES.status];
 
 /**
  * Routes whose signed requests are recorded in the ledger. Twilio signs whatever URL it is given, so a
@@ -24,10 +32,29 @@ export const ROUTES = {
  */
 export const RECORDING_ROUTES: readonly string[] = [ROUTES.status, ROUTES.sms];
 
-/** `base` + `/api/<route>`, with `query` appended (each name and value percent-encoded). */
-export function appUrl(base: string, route: string, query: Record<string, string> = {}): string {
+/**
+ * `base` + `/api/<route>`, with `query` appended (each name and value percent-encoded). A route template's
+ * `{name}` parameters are filled from `params`, percent-encoded; a parameter left unfilled throws, since
+ * the URL would name no resource.
+ */
+export function appUrl(
+    base: string,
+    route: Route,
+    query: Record<string, string> = {},
+    params: Record<string, string> = {},
+): string {
+    const path = route.replace(/\{([A-Za-z]+)\}/g, (_, name: string) => {
+        const value = params[name];
+        if (value === undefined) throw new Error(`appUrl: no value for {${name}} in route ${route}`);
+        return encodeURIComponent(value);
+    });
     const pairs = Object.entries(query).map(([n, v]) => `${encodeURIComponent(n)}=${encodeURIComponent(v)}`);
-    return `${base}/${ROUTE_PREFIX}/${route}${pairs.length === 0 ? '' : `?${pairs.join('&')}`}`;
+    return `${base}/${ROUTE_PREFIX}/${path}${pairs.length === 0 ? '' : `?${pairs.join('&')}`}`;
+}
+
+/** Where the API answers for one message or call: `GET /api/messages/{id}` on `origin`. */
+export function messageUrl(origin: string, id: string): string {
+    return appUrl(origin, ROUTES.message, {}, { id });
 }
 
 /** The app's status callback for a message or call id, or undefined when no public URL is known. */
@@ -38,6 +65,29 @@ export function statusCallbackUrl(publicBaseUrl: string | undefined, id: string)
 /** The app's voice endpoint, for calls placed without url/twiml/say/message. */
 export function defaultVoiceUrl(publicBaseUrl: string | undefined): string | undefined {
     return publicBaseUrl === undefined ? undefined : appUrl(publicBaseUrl, ROUTES.voice);
+}
+
+// TwiML `action` URLs (a <Gather> or <Record> of the voice flows, a <Dial> outcome) are built here too,
+// as functions of the public base URL and the flow's state next to statusCallbackUrl, each on a route
+// added to ROUTES and registered by its function file; absolute, because Twilio signs the URL it requests
+// and receiveTwilioWebhook checks it against the public URL.
+
+/**
+ * The route among `routes` that `url` was requested on, from the last segment of its path (a proxy may
+ * add a prefix; single-segment routes only), compared case-insensitively as the host routes; undefined
+ * for any other path.
+ */
+export function routeOfUrl(url: string, routes: readonly string[]): string | undefined {
+    const schemeEnd = url.indexOf('://');
+    const pathStart = schemeEnd === -1 ? -1 : url.indexOf('/', schemeEnd + 3);
+    const path = pathStart === -1 ? '' : (url.slice(pathStart).split(/[?#]/, 1)[0] ?? '');
+    const last =
+        path
+            .split('/')
+            .filter((segment) => segment !== '')
+            .pop()
+            ?.toLowerCase() ?? '';
+    return routes.find((route) => route === last);
 }
 
 const LOOPBACK = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;

@@ -7,14 +7,12 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { dependenciesOr500, getDependencies, type AppDependencies } from '../platform/dependencies';
 import { outcomeLine } from '../platform/outcomes';
-import { ROUTES } from '../platform/routes';
+import { routeOfUrl, WEBHOOK_ROUTES } from '../platform/routes';
 import { validateTwilioWebhook, type TwilioWebhook } from './signature';
 
 export type ReceivedWebhook =
     | { ok: true; webhook: TwilioWebhook; dependencies: AppDependencies }
     | { ok: false; response: HttpResponseInit };
-
-const WEBHOOK_ROUTES: readonly string[] = [ROUTES.voice, ROUTES.sms, ROUTES.status];
 
 /**
  * Loads the app's services and validates the request as a Twilio webhook. Invalid settings answer 500 and
@@ -63,14 +61,5 @@ function rejected(
  * (a proxy may add a prefix); `other` for anything else, so no text of the request reaches the log.
  */
 export function webhookRoute(url: string): string {
-    const schemeEnd = url.indexOf('://');
-    const pathStart = schemeEnd === -1 ? -1 : url.indexOf('/', schemeEnd + 3);
-    const path = pathStart === -1 ? '' : (url.slice(pathStart).split(/[?#]/, 1)[0] ?? '');
-    const last =
-        path
-            .split('/')
-            .filter((segment) => segment !== '')
-            .pop()
-            ?.toLowerCase() ?? '';
-    return WEBHOOK_ROUTES.includes(last) ? last : 'other';
+    return routeOfUrl(url, WEBHOOK_ROUTES) ?? 'other';
 }

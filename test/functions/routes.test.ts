@@ -1,14 +1,15 @@
 import { registrations, triggerOf } from '../support/functionsCore';
 
+import { getMessage, getMessageOptions } from '../../functions/getMessage';
 import { inboundSms, inboundSmsOptions } from '../../functions/inboundSms';
+import { listMessages, listMessagesOptions } from '../../functions/listMessages';
+import { sendCall, sendCallOptions } from '../../functions/sendCall';
+import { sendMessage, sendMessageOptions } from '../../functions/sendMessage';
+import { status, statusOptions } from '../../functions/status';
 import { voice, voiceOptions } from '../../functions/voice';
-import '../../functions/status';
-import '../../functions/sendMessage';
-import '../../functions/sendCall';
-import '../../functions/getMessage';
-import '../../functions/listMessages';
 import '../../functions/outbound';
 import '../../functions/outboundPoison';
+import { appUrl, ROUTES } from '../../shared/platform/routes';
 
 describe('queue triggers are pinned', () => {
     it.each([
@@ -63,5 +64,41 @@ describe('HTTP routes are pinned (a change here is a security review)', () => {
             authLevel: 'anonymous',
         });
         expect(inboundSmsOptions).toMatchObject({ route: 'sms', methods: ['POST'], authLevel: 'anonymous' });
+    });
+});
+
+describe('every HTTP route comes from ROUTES (shared/platform/routes.ts)', () => {
+    const http = [
+        ['voice', voice, voiceOptions, ROUTES.voice],
+        ['inboundSms', inboundSms, inboundSmsOptions, ROUTES.sms],
+        ['status', status, statusOptions, ROUTES.status],
+        ['sendMessage', sendMessage, sendMessageOptions, ROUTES.messages],
+        ['sendCall', sendCall, sendCallOptions, ROUTES.calls],
+        ['getMessage', getMessage, getMessageOptions, ROUTES.message],
+        ['listMessages', listMessages, listMessagesOptions, ROUTES.messages],
+    ] as const;
+
+    it.each(http)(
+        '%s is registered on its ROUTES entry, with its exported handler',
+        (name, handler, options, route) => {
+            expect(triggerOf(name).route).toBe(route);
+            expect(options.route).toBe(route);
+            expect(registrations.find((r) => r.metadata.name === name)?.callback).toBe(handler);
+        },
+    );
+
+    it('covers every registered HTTP function, and every ROUTES entry is served', () => {
+        const registered = registrations
+            .filter((r) => Object.values(r.metadata.bindings).some((b) => b.type === 'httpTrigger'))
+            .map((r) => r.metadata.name);
+        expect(registered.sort()).toEqual(http.map(([name]) => name).sort());
+        expect(new Set(http.map(([, , , route]) => route))).toEqual(new Set(Object.values(ROUTES)));
+    });
+
+    it('the URLs the app builds for itself are the routes its functions serve', () => {
+        expect(appUrl('https://app.example.com', ROUTES.message, {}, { id: 'a/b c' })).toBe(
+            'https://app.example.com/api/messages/a%2Fb%20c',
+        );
+        expect(() => appUrl('https://app.example.com', ROUTES.message)).toThrow(/\{id\}/);
     });
 });

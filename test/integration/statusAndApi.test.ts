@@ -12,12 +12,8 @@ import { QueueClient } from '@azure/storage-queue';
 import { validateRequest } from 'twilio/lib/webhooks/webhooks';
 import { newSid } from '../../local/sandbox/resources';
 import type { Ledger, LedgerRecord } from '../../shared/ledger/table';
-import {
-    acceptOutbound,
-    getMessage,
-    listMessages,
-    type MessagesApiDependencies,
-} from '../../shared/api/messages';
+import { getMessage, listMessages } from '../../shared/api/read';
+import { sendCall, sendMessage, type SendDependencies } from '../../shared/api/send';
 import {
     CONFLICTING_COPY,
     parseOptions,
@@ -477,10 +473,16 @@ async function newQueue(): Promise<QueueClient> {
     return queue;
 }
 
-function apiDeps(
-    queue: QueueClient,
-    overrides: Partial<MessagesApiDependencies> = {},
-): MessagesApiDependencies {
+/** POST /api/messages or /api/calls, by kind. */
+function sendOutbound(
+    request: HttpRequest,
+    kind: 'sms' | 'call',
+    deps: SendDependencies,
+): Promise<HttpResponseInit> {
+    return kind === 'call' ? sendCall(request, deps) : sendMessage(request, deps);
+}
+
+function apiDeps(queue: QueueClient, overrides: Partial<SendDependencies> = {}): SendDependencies {
     return {
         ledger: env.ledger,
         parseOptions: parseOptions({
@@ -545,7 +547,7 @@ describe('API: send', () => {
         const queue = await newQueue();
         const to = freshNumber();
         const response = await json(
-            acceptOutbound(
+            sendOutbound(
                 post('/api/messages', JSON.stringify({ to, body: 'via the API' })),
                 'sms',
                 apiDeps(queue),
@@ -590,7 +592,7 @@ describe('API: send', () => {
         const queue = await newQueue();
         const to = freshNumber();
         const response = await json(
-            acceptOutbound(
+            sendOutbound(
                 post('/api/calls', JSON.stringify({ to, say: 'hello', id: 'call-key-1' }), {
                     'Idempotency-Key': 'call-key-1',
                 }),
@@ -616,7 +618,7 @@ describe('API: send', () => {
         const key = 'order-7781:notify';
         const send = () =>
             json(
-                acceptOutbound(
+                sendOutbound(
                     post('/api/messages', JSON.stringify({ to, body: 'Your order shipped' }), {
                         'Idempotency-Key': key,
                     }),
@@ -658,7 +660,7 @@ describe('API: send', () => {
             new URLSearchParams({ MessageSid: sid, From: freshNumber(), To: DEFAULT_FROM, Body: 'hi' }),
         );
         const response = await json(
-            acceptOutbound(
+            sendOutbound(
                 post('/api/messages', JSON.stringify({ to: freshNumber(), body: 'x' }), {
                     'Idempotency-Key': sid,
                 }),
@@ -756,7 +758,7 @@ describe('API: send', () => {
         async ({ kind, body, headers, field }) => {
             const queue = await newQueue();
             const response = await json(
-                acceptOutbound(
+                sendOutbound(
                     post(kind === 'call' ? '/api/calls' : '/api/messages', body, headers),
                     kind ?? 'sms',
                     apiDeps(queue),
@@ -790,7 +792,7 @@ describe('API: get', () => {
 
     it('hides a send claim in progress', async () => {
         const queue = await newQueue();
-        await acceptOutbound(
+        await sendOutbound(
             post('/api/messages', JSON.stringify({ to: freshNumber(), body: 'x' }), {
                 'Idempotency-Key': 'claimed',
             }),
@@ -831,7 +833,7 @@ describe('API: list', () => {
             const to = i % 3 === 0 ? CUSTOMER_A : CUSTOMER_B;
             const from = i % 2 === 0 ? SENDER_X : SENDER_Y;
             const id = `list-${String(i).padStart(2, '0')}`;
-            const response = await acceptOutbound(
+            const response = await sendOutbound(
                 post('/api/messages', JSON.stringify({ to, from, body: `message ${String(i)}` }), {
                     'Idempotency-Key': id,
                 }),
@@ -853,7 +855,7 @@ describe('API: list', () => {
             all.push({ id: sid, createdAt, to: OURS, from: CUSTOMER_A, direction: 'inbound' });
         }
         const old = '2024-03-01T10:00:00.000Z';
-        await acceptOutbound(
+        await sendOutbound(
             post('/api/messages', JSON.stringify({ to: CUSTOMER_A, from: SENDER_X, body: 'old' }), {
                 'Idempotency-Key': 'list-old',
             }),
@@ -1024,10 +1026,10 @@ async function apiSend(
     kind: 'sms' | 'call',
     payload: Record<string, unknown>,
     key?: string,
-    overrides: Partial<MessagesApiDependencies> = {},
+    overrides: Partial<SendDependencies> = {},
 ): Promise<JsonResponse> {
     return json(
-        acceptOutbound(
+        sendOutbound(
             post(
                 kind === 'sms' ? '/api/messages' : '/api/calls',
                 JSON.stringify(payload),
@@ -1318,7 +1320,7 @@ describe('Idempotency-Key means the same request', () => {
         for (let i = 0; i < 200 && (await env.ledger.get('idem-slow')) === undefined; i++) {
             await new Promise((resolve) => setTimeout(resolve, 10));
         }
-        const concurrent = await acceptOutbound(
+        const concurrent = await sendOutbound(
             post('/api/messages', JSON.stringify({ to, body: 'slow' }), { 'Idempotency-Key': 'idem-slow' }),
             'sms',
             apiDeps(queue),
@@ -1442,7 +1444,7 @@ describe('bounded API input', () => {
         const queue = await newQueue();
         const big = JSON.stringify({ to: freshNumber(), body: 'x', pad: 'p'.repeat(70_000) });
         const declared = await json(
-            acceptOutbound(
+            sendOutbound(
                 post('/api/messages', '{}', { 'Content-Length': String(70_000), 'Idempotency-Key': 'big-1' }),
                 'sms',
                 apiDeps(queue),
@@ -1450,7 +1452,7 @@ describe('bounded API input', () => {
         );
         expect(declared.status).toBe(413);
         const streamed = await json(
-            acceptOutbound(post('/api/messages', big, { 'Idempotency-Key': 'big-2' }), 'sms', apiDeps(queue)),
+            sendOutbound(post('/api/messages', big, { 'Idempotency-Key': 'big-2' }), 'sms', apiDeps(queue)),
         );
         expect(streamed.status).toBe(413);
         expect(streamed.body).toMatchObject({ error: 'payload_too_large' });

@@ -1,8 +1,12 @@
 import {
     appUrl,
     defaultVoiceUrl,
+    messageUrl,
     pointsAtRecordingRoute,
+    routeOfUrl,
+    ROUTES,
     statusCallbackUrl,
+    WEBHOOK_ROUTES,
 } from '../../../shared/platform/routes';
 
 const BASE = 'https://myapp.azurewebsites.net';
@@ -14,6 +18,25 @@ describe('the app URLs', () => {
         expect(statusCallbackUrl(undefined, 'x')).toBeUndefined();
         expect(defaultVoiceUrl(undefined)).toBeUndefined();
         expect(appUrl(`${BASE}/twilio`, 'sms')).toBe(`${BASE}/twilio/api/sms`);
+    });
+
+    it("builds the API's message URL from its route template, percent-encoding the id", () => {
+        expect(messageUrl(BASE, 'order:42/a b')).toBe(`${BASE}/api/messages/order%3A42%2Fa%20b`);
+        expect(appUrl(BASE, ROUTES.message, { x: '1' }, { id: 'k' })).toBe(`${BASE}/api/messages/k?x=1`);
+        expect(() => appUrl(BASE, ROUTES.message)).toThrow('no value for {id}');
+    });
+});
+
+describe('routeOfUrl', () => {
+    it.each([
+        [`${BASE}/api/voice`, 'voice'],
+        [`${BASE}/api/SMS?From=%2B15551230000`, 'sms'],
+        [`${BASE}/twilio/api/status/#x`, 'status'],
+        [`${BASE}/api/messages`, undefined],
+        [`${BASE}/api/voice2`, undefined],
+        ['not a url', undefined],
+    ])('%s is %s', (url, route) => {
+        expect(routeOfUrl(url, WEBHOOK_ROUTES)).toBe(route);
     });
 });
 

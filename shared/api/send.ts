@@ -1,6 +1,7 @@
 /**
- * The HTTP API over the outbound queue and the ledger: Send (enqueue), Get and List — what the Logic Apps
- * Twilio connector offers, with idempotent sends.
+ * The HTTP API's Send: POST /api/messages and /api/calls validate a request as the queue function will,
+ * record it and put it on the outbound queue, with idempotent sends — the Logic Apps Twilio connector's
+ * Send Message, for SMS/MMS and calls.
  *
  * Every send request that gets an id logs one outcome line (shared/platform/outcomes.ts) with that id and the route:
  * `accepted` (202), `conflict` (422), `in-progress` (409) or `queue-unavailable` (503). A 400 names its
@@ -10,26 +11,22 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { readLimitedBody } from '../platform/httpBody';
-import type { Ledger, LedgerRecord, ListQueryField } from '../ledger/table';
-import { LedgerQueryError } from '../ledger/table';
+import type { Ledger, LedgerRecord } from '../ledger/table';
 import { applyStatus } from '../ledger/status';
 import {
-    MAX_REPORTED_ERRORS,
     parseOutbound,
     requestFingerprint,
     summarize,
     type OutboundRequest,
     type ParseOptions,
 } from '../outbound/message';
+import { parseOptions } from '../outbound/pipeline';
+import type { AppDependencies } from '../platform/dependencies';
 import { outcomeLine, subjectOf, type OutcomeAction } from '../platform/outcomes';
-import { ROUTES } from '../platform/routes';
+import { messageUrl, ROUTES } from '../platform/routes';
+import { API_ID, badRequest } from './fields';
 
-export interface FieldError {
-    field: string;
-    message: string;
-}
-
-export interface MessagesApiDependencies {
+export interface SendDependencies {
     ledger: Ledger;
     /** Sender defaults and default call URL, so a request that cannot be sent is refused with a 400. */
     parseOptions: ParseOptions;
@@ -41,32 +38,45 @@ export interface MessagesApiDependencies {
     log?: { log(...args: unknown[]): void; warn(...args: unknown[]): void };
 }
 
-const ID = /^[A-Za-z0-9._~:-]{1,200}$/;
-const DAY = /^\d{4}-\d{2}-\d{2}$/;
-export const DEFAULT_PAGE_SIZE = 50;
-export const MAX_PAGE_SIZE = 1000;
 /** A storage queue message holds at most 64 KiB, so no larger request could be enqueued. */
 export const MAX_API_BODY_BYTES = 64 * 1024;
 export const DEFAULT_ACCEPT_LEASE_MS = 30_000;
 /** Seconds a client is asked to wait before retrying a request that is still being accepted. */
 const RETRY_AFTER_SECONDS = '2';
 
-function badRequest(errors: readonly FieldError[]): HttpResponseInit {
-    const body: Record<string, unknown> = {
-        error: 'invalid_request',
-        errors: errors.slice(0, MAX_REPORTED_ERRORS),
-    };
-    if (errors.length > MAX_REPORTED_ERRORS) body.errorCount = errors.length;
-    return { status: 400, jsonBody: body };
-}
-
 function keyReused(id: string, message: string): HttpResponseInit {
     return { status: 422, jsonBody: { error: 'idempotency_key_reused', id, message } };
 }
 
+/** POST /api/messages: an SMS/MMS, answered as {@link sendOutbound} describes. */
+export function sendMessage(request: HttpRequest, deps: SendDependencies): Promise<HttpResponseInit> {
+    return sendOutbound(request, 'sms', deps);
+}
+
+/** POST /api/calls: a call, answered as {@link sendOutbound} describes. */
+export function sendCall(request: HttpRequest, deps: SendDependencies): Promise<HttpResponseInit> {
+    return sendOutbound(request, 'call', deps);
+}
+
 /**
- * POST /api/messages and /api/calls: validates the request as the queue function will, records it, puts
- * it on the queue and answers 202.
+ * What a send needs, from the app's services: its ledger and queue, and the sender defaults and default
+ * call URL from its settings.
+ */
+export function sendDependencies(
+    app: AppDependencies,
+    log: NonNullable<SendDependencies['log']>,
+): SendDependencies {
+    return {
+        ledger: app.ledger(),
+        enqueue: app.enqueueOutbound,
+        parseOptions: parseOptions(app.config),
+        log,
+    };
+}
+
+/**
+ * Validates the request as the queue function will, records it, puts it on the queue and answers 202
+ * with `Location` set to where GET /api/messages/{id} answers for it.
  *
  * An `Idempotency-Key` header becomes the id, with the IETF `Idempotency-Key` draft's meaning: the same
  * key with the same request (its {@link requestFingerprint}) answers 202 with the id and its current
@@ -75,10 +85,10 @@ function keyReused(id: string, message: string): HttpResponseInit {
  * `accepting`, and becomes `queued` once the queue has the message; when the queue cannot be reached the
  * record says so and the answer is 503, and a retry with the same key and request enqueues it once.
  */
-export async function acceptOutbound(
+async function sendOutbound(
     request: HttpRequest,
     kind: 'sms' | 'call',
-    deps: MessagesApiDependencies,
+    deps: SendDependencies,
 ): Promise<HttpResponseInit> {
     const read = await readLimitedBody(request, MAX_API_BODY_BYTES);
     if (!read.ok) return read.response;
@@ -94,7 +104,7 @@ export async function acceptOutbound(
     const key = request.headers.get('idempotency-key');
     const bodyId = (body as { id?: unknown }).id;
     if (key !== null) {
-        if (!ID.test(key)) {
+        if (!API_ID.test(key)) {
             return badRequest([
                 { field: 'Idempotency-Key', message: 'must be 1-200 of A-Z a-z 0-9 . _ ~ : -' },
             ]);
@@ -235,7 +245,7 @@ function leaseIsLive(lease: LedgerRecord['acceptLease'], now: Date): boolean {
 }
 
 function accepted(request: HttpRequest, id: string, status: string): HttpResponseInit {
-    const location = `${new URL(request.url).origin}/api/messages/${encodeURIComponent(id)}`;
+    const location = messageUrl(new URL(request.url).origin, id);
     return { status: 202, headers: { Location: location }, jsonBody: { id, status } };
 }
 
@@ -259,111 +269,4 @@ function acceptingRecord(
         createdAt: at,
         updatedAt: at,
     };
-}
-
-/** GET /api/messages/{id}: the ledger record, or 404. */
-export async function getMessage(id: string, ledger: Ledger): Promise<HttpResponseInit> {
-    if (!ID.test(id)) return { status: 404, jsonBody: { error: 'not_found', id } };
-    const record = await ledger.get(id);
-    if (record === undefined) return { status: 404, jsonBody: { error: 'not_found', id } };
-    return { status: 200, jsonBody: toView(record) };
-}
-
-/**
- * GET /api/messages: the connector's List Messages filters (`to`, `from`, `dateSent`, `dateSentBefore`,
- * `dateSentAfter` as YYYY-MM-DD, `pageSize`), newest first, with a continuation token for the next page.
- */
-export async function listMessages(request: HttpRequest, ledger: Ledger): Promise<HttpResponseInit> {
-    const query = request.query;
-    const errors: FieldError[] = [];
-    const day = (name: string): string | undefined => {
-        const value = query.get(name) ?? undefined;
-        // Round-tripped, because Date.parse quietly turns 2024-02-30 into March 1st; nothing in the ledger
-        // is older than 1970.
-        if (value !== undefined && (!DAY.test(value) || value < '1970' || !isCalendarDay(value))) {
-            errors.push({
-                field: name,
-                message: 'must be a date as YYYY-MM-DD, from 1970-01-01 to 9999-12-31',
-            });
-            return undefined;
-        }
-        return value;
-    };
-    const dateSent = day('dateSent');
-    const before = day('dateSentBefore');
-    const after = day('dateSentAfter');
-    if (dateSent !== undefined && (before !== undefined || after !== undefined)) {
-        errors.push({
-            field: 'dateSent',
-            message: 'cannot be combined with dateSentBefore or dateSentAfter',
-        });
-    }
-    let pageSize = DEFAULT_PAGE_SIZE;
-    const size = query.get('pageSize');
-    if (size !== null) {
-        pageSize = /^\d+$/.test(size) ? Number(size) : NaN;
-        if (!(pageSize >= 1 && pageSize <= MAX_PAGE_SIZE)) {
-            errors.push({ field: 'pageSize', message: `must be a whole number from 1 to ${MAX_PAGE_SIZE}` });
-        }
-    }
-    const address = (name: string): string | undefined => {
-        const value = query.get(name) ?? undefined;
-        if (value !== undefined && (value === '' || value.length > 256)) {
-            errors.push({ field: name, message: 'must be 1-256 characters' });
-            return undefined;
-        }
-        return value;
-    };
-    const to = address('to');
-    const from = address('from');
-    const continuationToken = query.get('continuationToken') ?? undefined;
-    if (errors.length > 0) return badRequest(errors);
-
-    let page;
-    try {
-        page = await ledger.list({
-            ...(to === undefined ? {} : { to }),
-            ...(from === undefined ? {} : { from }),
-            ...((dateSent ?? after) === undefined ? {} : { dateFrom: dateSent ?? after }),
-            ...((dateSent ?? before) === undefined ? {} : { dateTo: dateSent ?? before }),
-            pageSize,
-            ...(continuationToken === undefined ? {} : { continuationToken }),
-        });
-    } catch (error) {
-        if (error instanceof LedgerQueryError) {
-            return badRequest([
-                { field: apiField(error.field, dateSent !== undefined), message: error.message },
-            ]);
-        }
-        throw error;
-    }
-    const body: Record<string, unknown> = { messages: page.items.map(toView) };
-    if (page.continuationToken !== undefined) {
-        const next = new URL(request.url);
-        next.searchParams.set('continuationToken', page.continuationToken);
-        body.continuationToken = page.continuationToken;
-        body.nextPageUrl = next.toString();
-    }
-    return { status: 200, jsonBody: body };
-}
-
-/** The API's name for a ledger query field: `dateFrom` / `dateTo` come from one of three parameters. */
-function apiField(field: ListQueryField, byDateSent: boolean): string {
-    if (field === 'dateFrom') return byDateSent ? 'dateSent' : 'dateSentAfter';
-    if (field === 'dateTo') return byDateSent ? 'dateSent' : 'dateSentBefore';
-    return field;
-}
-
-function isCalendarDay(value: string): boolean {
-    const date = new Date(`${value}T00:00:00Z`);
-    return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === value;
-}
-
-/**
- * The record as the API shows it: everything but the internal send claim and accept lease, and the
- * request fingerprint (a hash of the content, bodies included).
- */
-export function toView(record: LedgerRecord): Record<string, unknown> {
-    const { claim: _claim, acceptLease: _lease, fingerprint: _fingerprint, ...view } = record;
-    return view;
 }
