@@ -39,13 +39,29 @@ export function azuriteConnectionString(ports: AzuritePorts): string {
     ].join(';');
 }
 
-/** Whether a TCP port on 127.0.0.1 can be listened on now. */
-export function isPortFree(port: number): Promise<boolean> {
+/** Whether a TCP port on `host` (default 127.0.0.1) can be listened on now. */
+export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
     return new Promise((resolve) => {
         const server = createServer();
         server.once('error', () => resolve(false));
-        server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+        server.listen(port, host, () => server.close(() => resolve(true)));
     });
+}
+
+/**
+ * A port something else already listens on. Its message is the one line `npm start` prints: the port, whose
+ * it is, and how to pick another (`hint`).
+ */
+export class PortInUseError extends Error {
+    constructor(
+        readonly port: number,
+        readonly owner: string,
+        cause?: unknown,
+        hint = `pick another with PORT=<port> npm start (e.g. PORT=${String(port + 1)} npm start)`,
+    ) {
+        super(`Port ${String(port)} (${owner}) is already in use: ${hint}.`, { cause });
+        this.name = 'PortInUseError';
+    }
 }
 
 /** A port the OS reports free right now. */
@@ -105,6 +121,16 @@ export async function startAzurite(options: StartAzuriteOptions): Promise<Azurit
         await waitUntilListening(child, output, 3);
     } catch (error) {
         child.kill('SIGKILL');
+        // The ports were free when chosen; another process took one before Azurite bound it.
+        const taken = /EADDRINUSE[^\n]*?:(\d+)\b/.exec(output.join('\n'));
+        if (taken !== null) {
+            throw new PortInUseError(
+                Number(taken[1]),
+                'Azurite',
+                error,
+                'another process took it while npm start was starting Azurite; run npm start again',
+            );
+        }
         throw error;
     }
     return { ports, connectionString: azuriteConnectionString(ports), stop: () => stopChild(child) };
@@ -112,7 +138,7 @@ export async function startAzurite(options: StartAzuriteOptions): Promise<Azurit
 
 async function choosePorts(mode: 'default' | 'free'): Promise<AzuritePorts> {
     if (mode === 'default') {
-        const free = await Promise.all(Object.values(DEFAULT_PORTS).map(isPortFree));
+        const free = await Promise.all(Object.values(DEFAULT_PORTS).map((port) => isPortFree(port)));
         if (free.every(Boolean)) return { ...DEFAULT_PORTS };
     }
     return { blob: await freePort(), queue: await freePort(), table: await freePort() };

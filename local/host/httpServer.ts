@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type * as AzureFunctions from '@azure/functions';
+import { PortInUseError } from '../azurite';
 import type { RegisteredFunction } from './functionsCore';
 import { invoke, type FunctionsLibrary, type HostLogger } from './invoke';
 import type { QueueOutputWriter } from './queueOutput';
@@ -124,7 +125,7 @@ export interface LocalHttpServer {
  * Starts the HTTP server on `port` (0 for a free one) on all loopback addresses.
  *
  * Before a function runs: a request target over {@link MAX_URL_BYTES} is 414; one that is not a URL, or
- * whose path has malformed percent-encoding, is 400; no route is 404, another method 405; a body over
+ * whose path has malformed percent-encoding, is 400; no route, or a route without this method, is 404; a body over
  * `maxBodyBytes` (default {@link DEFAULT_MAX_REQUEST_BODY_BYTES}) is 413, from `Content-Length` before
  * anything is read, or as soon as the bytes read pass it. Log lines name the path or the route template,
  * never the query string.
@@ -169,8 +170,9 @@ export async function startHttpServer(options: {
         const method = (req.method ?? 'GET').toUpperCase();
         const chosen = candidates.find((c) => c.route.methods.includes(method));
         if (chosen === undefined) {
-            const allowed = [...new Set(candidates.flatMap((c) => c.route.methods))].join(', ');
-            res.writeHead(405, { Allow: allowed }).end();
+            // The Functions host routes on method and path together, so a known path called with another
+            // method is simply not found (azure-functions-host#10098), not 405.
+            res.writeHead(404, { 'Content-Length': '0' }).end();
             return;
         }
 
@@ -179,11 +181,14 @@ export async function startHttpServer(options: {
             refuse(res, 413);
             return;
         }
-        const body = await readBody(req, maxBodyBytes);
-        if (body === undefined) {
+        const received = await readBody(req, maxBodyBytes);
+        if (received === undefined) {
             refuse(res, 413);
             return;
         }
+        // The host hands the worker a body only when the request declares a Content-Length above 0; a chunked
+        // request reaches the function with an empty body (azure-functions-host#4926, #7930).
+        const body = declared !== undefined && Number(declared) > 0 ? received : Buffer.alloc(0);
         const headers: Record<string, string> = {};
         for (const [name, value] of Object.entries(req.headers)) {
             if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
@@ -192,6 +197,7 @@ export async function startHttpServer(options: {
             method,
             url,
             headers,
+            query: hostQuery(parsed.search),
             params: chosen.params ?? {},
             body: { bytes: new Uint8Array(body) },
         });
@@ -201,13 +207,17 @@ export async function startHttpServer(options: {
             const { context, result } = await invoke(
                 lib,
                 chosen.route.fn,
-                { reason: `This function was programmatically called via the host APIs.`, args: [request] },
+                {
+                    reason: `This function was programmatically called via the host APIs.`,
+                    args: [request],
+                    // Inside the invocation, as the library's toRpcHttp runs in the worker: a return value it
+                    // cannot convert fails the invocation (logged as Failed) and the caller gets a 500.
+                    convertResult: (value) => toHttpResponse(lib, value),
+                },
                 log,
             );
             await options.queueOutput.write(chosen.route.fn, context, result);
-            const init =
-                result instanceof lib.HttpResponse ? result : new lib.HttpResponse(asResponseInit(result));
-            response = init;
+            response = result as AzureFunctions.HttpResponse;
         } catch {
             // The failure is already logged by invoke(); like the Functions host, the caller sees a bare 500.
             if (!res.headersSent) res.writeHead(500).end();
@@ -230,9 +240,11 @@ export async function startHttpServer(options: {
         });
     });
     await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
+        server.once('error', (error: NodeJS.ErrnoException) => {
+            reject(error.code === 'EADDRINUSE' ? new PortInUseError(options.port, 'the app', error) : error);
+        });
         server.listen(options.port, 'localhost', () => {
-            server.off('error', reject);
+            server.removeAllListeners('error');
             resolve();
         });
     });
@@ -270,10 +282,37 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
     });
 }
 
-function asResponseInit(result: unknown): AzureFunctions.HttpResponseInit {
-    if (result === undefined || result === null) return {};
-    if (typeof result === 'object') return result;
-    return typeof result === 'string' ? { body: result } : { jsonBody: result };
+/**
+ * The handler's return value as the response, converted as the library's `toRpcHttp` converts it: nothing
+ * (`undefined`, `null`) is an empty response, an object is an `HttpResponse` or its init, and anything else
+ * (a string, a number, a boolean) is an error.
+ */
+export function toHttpResponse(lib: FunctionsLibrary, result: unknown): AzureFunctions.HttpResponse {
+    if (result === undefined || result === null) return new lib.HttpResponse();
+    if (typeof result !== 'object') {
+        throw new Error(
+            'The HTTP response must be an object with optional properties "body", "status", "headers", and "cookies".',
+        );
+    }
+    return result instanceof lib.HttpResponse ? result : new lib.HttpResponse(result);
+}
+
+/**
+ * `request.query` as the Functions host builds it: ASP.NET Core's query collection compares keys without
+ * regard to case (the first spelling is kept) and the host passes each key's values joined with commas, so
+ * `?to=A&TO=B` reaches the function as one `to` of `"A,B"`.
+ */
+export function hostQuery(search: string): Record<string, string> {
+    const byKey = new Map<string, { name: string; values: string[] }>();
+    for (const [name, value] of new URLSearchParams(search)) {
+        const key = name.toLowerCase();
+        const entry = byKey.get(key);
+        if (entry === undefined) byKey.set(key, { name, values: [value] });
+        else entry.values.push(value);
+    }
+    const query: Record<string, string> = {};
+    for (const { name, values } of byKey.values()) query[name] = values.join(',');
+    return query;
 }
 
 async function writeResponse(response: AzureFunctions.HttpResponse, res: ServerResponse): Promise<void> {

@@ -39,7 +39,13 @@ export function optionsOf(fn: RegisteredFunction): AzureFunctions.EffectiveFunct
 export async function invoke(
     lib: FunctionsLibrary,
     fn: RegisteredFunction,
-    trigger: { reason: string; args: unknown[]; triggerMetadata?: Record<string, unknown> },
+    trigger: {
+        reason: string;
+        args: unknown[];
+        triggerMetadata?: Record<string, unknown>;
+        /** Turns the handler's return value into the trigger's result; throwing fails the invocation. */
+        convertResult?: (value: unknown) => unknown;
+    },
     log: HostLogger,
 ): Promise<Invocation> {
     const invocationId = randomUUID();
@@ -56,7 +62,8 @@ export async function invoke(
     log('information', `Executing 'Functions.${fn.name}' (Reason='${trigger.reason}', Id=${invocationId})`);
     const elapsed = () => `${Math.round(Number(process.hrtime.bigint() - started) / 1e6)}ms`;
     try {
-        const result = await fn.handler(...trigger.args, context);
+        const returned = await fn.handler(...trigger.args, context);
+        const result = trigger.convertResult === undefined ? returned : trigger.convertResult(returned);
         log(
             'information',
             `Executed 'Functions.${fn.name}' (Succeeded, Id=${invocationId}, Duration=${elapsed()})`,

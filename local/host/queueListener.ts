@@ -6,6 +6,7 @@
  * failed attempts.
  */
 
+import { randomUUID } from 'node:crypto';
 import type { DequeuedMessageItem, QueueClient } from '@azure/storage-queue';
 import type { RegisteredFunction } from './functionsCore';
 import { invoke, type FunctionsLibrary, type HostLogger } from './invoke';
@@ -102,11 +103,12 @@ export async function startQueueListener(options: {
         const triggerMetadata = {
             id: message.messageId,
             dequeueCount: message.dequeueCount,
-            insertionTime: message.insertedOn.toISOString(),
-            expirationTime: message.expiresOn.toISOString(),
-            nextVisibleTime: message.nextVisibleOn.toISOString(),
+            insertionTime: hostDateTimeOffset(message.insertedOn),
+            expirationTime: hostDateTimeOffset(message.expiresOn),
+            nextVisibleTime: hostDateTimeOffset(message.nextVisibleOn),
             popReceipt: message.popReceipt,
             queueTrigger: text,
+            sys: { methodName: fn.name, utcNow: hostDateTime(new Date(), 'Z'), randGuid: randomUUID() },
         };
         try {
             const { context, result } = await invoke(
@@ -199,13 +201,30 @@ export async function startQueueListener(options: {
     };
 }
 
-/** The trigger argument: a JSON object or array is parsed, as the worker does; anything else stays text. */
-function parseItem(text: string): unknown {
-    const trimmed = text.trimStart();
-    if (!trimmed.startsWith('{') && !trimmed.startsWith('[')) return text;
+/**
+ * The trigger argument as the library's `fromRpcTypedData` makes it from the host's string: any JSON text is
+ * parsed (`{…}`, `[…]`, `12345`, `true`, `null`, `"text"`), anything else stays text.
+ */
+export function parseItem(text: string): unknown {
     try {
         return JSON.parse(text) as unknown;
     } catch {
         return text;
     }
+}
+
+/**
+ * A time as it reaches `context.triggerMetadata`: the host sends the queue message's DateTimeOffset values as
+ * JSON written by Newtonsoft.Json, `2019-10-09T17:58:31+00:00` (fractional seconds only when there are any,
+ * trailing zeros dropped), and the library parses that JSON back into the same string.
+ */
+export function hostDateTimeOffset(date: Date): string {
+    return hostDateTime(date, '+00:00');
+}
+
+/** A UTC time as Newtonsoft.Json writes it, with `zone` (`Z` for a DateTime, `+00:00` for a DateTimeOffset). */
+function hostDateTime(date: Date, zone: string): string {
+    const iso = date.toISOString(); // 2019-10-09T17:58:31.250Z
+    const fraction = iso.slice(20, 23).replace(/0+$/, '');
+    return `${iso.slice(0, 19)}${fraction === '' ? '' : `.${fraction}`}${zone}`;
 }

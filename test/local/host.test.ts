@@ -33,16 +33,16 @@ afterAll(async () => {
     await azurite.stop();
 });
 
-interface Record {
+interface QueueRecord {
     raw: unknown;
     decoded: unknown;
     meta: { [key: string]: unknown };
 }
 
-function records(): Record[] {
+function records(): QueueRecord[] {
     return output
         .matching((l) => l.includes('[record] RECORD '))
-        .map((l) => JSON.parse(l.slice(l.indexOf('RECORD ') + 7)) as Record);
+        .map((l) => JSON.parse(l.slice(l.indexOf('RECORD ') + 7)) as QueueRecord);
 }
 
 describe('local host: loading', () => {
@@ -82,10 +82,20 @@ describe('local host: HTTP', () => {
         expect((await fetch(`${baseUrl}/api/items/abc`)).status).toBe(404);
     });
 
-    it('answers 405 with Allow for a method the function does not accept', async () => {
-        const response = await fetch(`${baseUrl}/api/items/1`, { method: 'DELETE' });
-        expect(response.status).toBe(405);
-        expect(response.headers.get('allow')).toBe('GET, PUT');
+    it('joins repeated query keys with commas, comparing keys without case, as the host passes them', async () => {
+        const response = await fetch(`${baseUrl}/api/items/1?to=A&TO=B&x=1&to=C&empty=&To=`);
+        expect(response.status).toBe(200);
+        const { query } = (await response.json()) as { query: Record<string, string> };
+        expect(query).toEqual({ to: 'A,B,C,', x: '1', empty: '' });
+    });
+
+    it('answers 404 with an empty body, as the Functions host does, for a method the route does not accept', async () => {
+        for (const method of ['DELETE', 'POST', 'PATCH']) {
+            const response = await fetch(`${baseUrl}/api/items/1`, { method });
+            expect(response.status).toBe(404);
+            expect(response.headers.get('allow')).toBeNull();
+            expect(await response.text()).toBe('');
+        }
     });
 
     it('answers 500 and logs the failure when a handler throws', async () => {
@@ -93,7 +103,63 @@ describe('local host: HTTP', () => {
         await output.waitFor((l) => l.includes(`Executed 'Functions.boom' (Failed`));
         await output.waitFor((l) => l.includes('handler failure'));
     });
+
+    it.each(['text', 'number'])(
+        'answers 500 and logs a failed invocation when a handler returns a %s, as the worker does',
+        async (kind) => {
+            const name = kind === 'text' ? 'returnsText' : 'returnsNumber';
+            const response = await fetch(`${baseUrl}/api/returns/${kind}`);
+            expect(response.status).toBe(500);
+            expect(await response.text()).toBe('');
+            await output.waitFor((l) => l.includes(`Executed 'Functions.${name}' (Failed`));
+            expect(output.lines.some((l) => l.includes(`Executed 'Functions.${name}' (Succeeded`))).toBe(
+                false,
+            );
+        },
+    );
+
+    it('answers 200 with an empty body when a handler returns nothing', async () => {
+        const response = await fetch(`${baseUrl}/api/returns/nothing`);
+        expect(response.status).toBe(200);
+        expect(await response.text()).toBe('');
+    });
+
+    it('hands the function an empty body for a request without Content-Length (chunked), as Azure does', async () => {
+        const chunked = await rawPut(`${baseUrl}/api/items/1`, ['chunked ', 'body'], {});
+        expect(chunked.contentLength).toBeUndefined();
+        expect(chunked.status).toBe(201);
+        expect((JSON.parse(chunked.body) as { body: string }).body).toBe('');
+        const declared = await rawPut(`${baseUrl}/api/items/1`, ['declared ', 'body'], {
+            'Content-Length': '13',
+        });
+        expect((JSON.parse(declared.body) as { body: string }).body).toBe('declared body');
+    });
 });
+
+/** PUTs `chunks` (chunked unless `headers` declare a length) and reads the whole answer. */
+function rawPut(
+    url: string,
+    chunks: string[],
+    headers: Record<string, string>,
+): Promise<{ status: number; contentLength: unknown; body: string }> {
+    return new Promise((resolve, reject) => {
+        const req = httpRequest(url, { method: 'PUT', headers });
+        req.on('response', (res) => {
+            const parts: Buffer[] = [];
+            res.on('data', (chunk: Buffer) => parts.push(chunk));
+            res.on('end', () => {
+                resolve({
+                    status: res.statusCode ?? 0,
+                    contentLength: req.getHeader('content-length'),
+                    body: Buffer.concat(parts).toString('utf8'),
+                });
+            });
+        });
+        req.on('error', reject);
+        for (const chunk of chunks) req.write(chunk);
+        req.end();
+    });
+}
 
 describe('local host: malformed requests and the Functions host limits', () => {
     it.each([
@@ -225,18 +291,50 @@ describe('local host: storage queues', () => {
         const second = byId.get(encoded.messageId);
         expect(first?.raw).toEqual(body);
         expect(second?.decoded).toEqual({ kind: 'base64', n: 2 });
+        // The host's format for a DateTimeOffset (Newtonsoft.Json): no milliseconds when there are none, +00:00.
+        const hostTime = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d*[1-9])?\+00:00$/;
         for (const [record, sent] of [
             [first, plain],
             [second, encoded],
         ] as const) {
             expect(record?.meta).toMatchObject({ id: sent.messageId, dequeueCount: 1 });
-            expect(record?.meta.insertionTime).toBe(sent.insertedOn.toISOString());
-            expect(record?.meta.expirationTime).toBe(sent.expiresOn.toISOString());
+            for (const name of ['insertionTime', 'expirationTime', 'nextVisibleTime']) {
+                expect(record?.meta[name]).toMatch(hostTime);
+            }
+            expect(Date.parse(String(record?.meta.insertionTime))).toBe(sent.insertedOn.getTime());
+            expect(Date.parse(String(record?.meta.expirationTime))).toBe(sent.expiresOn.getTime());
             expect(typeof record?.meta.popReceipt).toBe('string');
             expect(Date.parse(String(record?.meta.nextVisibleTime))).toBeGreaterThan(
                 sent.insertedOn.getTime(),
             );
+            expect(record?.meta.sys).toMatchObject({ methodName: 'record' });
         }
+        await waitForEmpty('records');
+    });
+
+    it('parses any JSON text on the queue as the worker does, and leaves other text as it is', async () => {
+        const queue = queues.getQueueClient('records');
+        const texts = ['12345', 'true', 'null', '"text"', ' [1, 2] ', 'not json', '{broken'];
+        const sent = new Map<string, string>();
+        for (const text of texts) sent.set((await queue.sendMessage(text)).messageId, text);
+        await output.waitFor(
+            (l) => l.includes('[record] RECORD ') && [...sent.keys()].some((id) => l.includes(id)),
+            texts.length,
+        );
+        const raw = new Map(
+            records()
+                .filter((r) => sent.has(String(r.meta.id)))
+                .map((r) => [sent.get(String(r.meta.id)), r.raw]),
+        );
+        expect(Object.fromEntries(raw)).toEqual({
+            '12345': 12345,
+            true: true,
+            null: null,
+            '"text"': 'text',
+            ' [1, 2] ': [1, 2],
+            'not json': 'not json',
+            '{broken': '{broken',
+        });
         await waitForEmpty('records');
     });
 
@@ -264,7 +362,7 @@ describe('local host: storage queues', () => {
         });
         expect(response.status).toBe(202);
         await output.waitFor((l) => l.includes('[record] RECORD ') && l.includes('"output"'));
-        expect(records().find((r) => (r.raw as { kind?: string }).kind === 'output')?.raw).toEqual({
+        expect(records().find((r) => (r.raw as { kind?: string } | null)?.kind === 'output')?.raw).toEqual({
             kind: 'output',
             n: 3,
         });
