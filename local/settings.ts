@@ -2,7 +2,15 @@
  * `local.settings.json`, read the way Azure Functions Core Tools reads it.
  */
 
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import {
+    copyFileSync,
+    existsSync,
+    mkdirSync,
+    readFileSync,
+    renameSync,
+    rmSync,
+    writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 
 export const SETTINGS_FILE = 'local.settings.json';
@@ -84,4 +92,97 @@ export function effectiveSettings(
         if (fromEnv !== undefined) settings[name] = fromEnv;
     }
     return settings;
+}
+
+/** Where `npm start` says which app it runs, relative to the app's root (the state folder of {@link localPaths}). */
+export const APP_STATE_FILE = path.join('.azurite', 'app.json');
+
+/** What `npm start` writes while it runs, so local tools (`npm run sms`) reach the app on whatever port. */
+export interface AppState {
+    /** The app's base URL, e.g. `http://localhost:7181`. */
+    readonly url: string;
+    /** The `npm start` process that owns the file; the file is stale once it is gone. */
+    readonly pid: number;
+    /** The process serving the app (the local host or `func`), which changes when `npm run dev` reloads. */
+    readonly appPid?: number | undefined;
+}
+
+/** The app state file's path in the state folder `stateDir`. */
+export function appStatePath(stateDir: string): string {
+    return path.join(stateDir, 'app.json');
+}
+
+/** Writes the app state atomically (a reader never sees half a file). */
+export function writeAppState(stateDir: string, state: AppState): void {
+    const file = appStatePath(stateDir);
+    mkdirSync(stateDir, { recursive: true });
+    const temporary = `${file}.${String(process.pid)}.tmp`;
+    writeFileSync(temporary, `${JSON.stringify(state, null, 4)}\n`);
+    renameSync(temporary, file);
+}
+
+/**
+ * Reads the app state in `stateDir`, or `undefined` when there is none.
+ *
+ * @throws Error naming the file when it exists but does not hold an app state.
+ */
+export function readAppState(stateDir: string): AppState | undefined {
+    const file = appStatePath(stateDir);
+    let text: string;
+    try {
+        text = readFileSync(file, 'utf8');
+    } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw error;
+    }
+    let value: unknown;
+    try {
+        value = JSON.parse(text);
+    } catch {
+        throw new Error(`${file} is not valid JSON`);
+    }
+    const record = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+    const { url, pid, appPid } = record;
+    if (
+        typeof url !== 'string' ||
+        !URL.canParse(url) ||
+        !Number.isInteger(pid) ||
+        (appPid !== undefined && !Number.isInteger(appPid))
+    ) {
+        throw new Error(`${file} must hold {"url": "http://…", "pid": <number>}`);
+    }
+    return { url, pid: pid as number, appPid: appPid as number | undefined };
+}
+
+/** Removes the app state when the process `pid` (default: this one) wrote it; another run's file stays. */
+export function clearAppState(stateDir: string, pid = process.pid): void {
+    let state: AppState | undefined;
+    try {
+        state = readAppState(stateDir);
+    } catch {
+        state = undefined;
+    }
+    if (state?.pid === pid) rmSync(appStatePath(stateDir), { force: true });
+}
+
+/** Whether a process with this id exists (one we may not signal counts). */
+export function isProcessAlive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch (error) {
+        return (error as NodeJS.ErrnoException).code === 'EPERM';
+    }
+}
+
+/**
+ * The Node.js options in a `languageWorkers__node__arguments` value (`--inspect=9229 --enable-source-maps`),
+ * split on spaces outside quotes, as the command line the host starts the worker with splits them.
+ */
+export function splitNodeArguments(text: string): string[] {
+    const args: string[] = [];
+    for (const match of text.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)) {
+        args.push(match[1] ?? match[2] ?? match[3] ?? '');
+    }
+    return args;
 }

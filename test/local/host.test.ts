@@ -1,8 +1,19 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { QueueServiceClient } from '@azure/storage-queue';
-import { freePort, startAzurite, stopChild, type Azurite } from '../../local/azurite';
+import {
+    freePort,
+    isPortFree,
+    PortInUseError,
+    startAzurite,
+    stopChild,
+    type Azurite,
+} from '../../local/azurite';
+import { startAppProcess, type AppProcess } from '../../local/host/appProcess';
+import { isProcessAlive } from '../../local/settings';
 import { REPO_ROOT, spawnTypeScript } from '../support/childProcess';
 import { ProcessOutput } from '../support/processOutput';
 
@@ -379,3 +390,130 @@ async function waitForEmpty(name: string): Promise<void> {
     }
     throw new Error(`Queue ${name} did not empty`);
 }
+
+describe('local host: a port already in use', () => {
+    it('says so in one line naming the port and --port, and exits 1', () => {
+        const port = Number(new URL(baseUrl).port);
+        const result = spawnSync(
+            process.execPath,
+            [
+                '-r',
+                REGISTER,
+                path.join(REPO_ROOT, 'local/host/main.ts'),
+                '--app',
+                FIXTURE,
+                '--port',
+                String(port),
+            ],
+            {
+                env: {
+                    PATH: process.env.PATH,
+                    AzureWebJobsStorage: azurite.connectionString,
+                    RECORD_QUEUE: 'taken',
+                },
+                encoding: 'utf8',
+            },
+        );
+        expect(result.status).toBe(1);
+        const lines = result.stderr.split('\n').filter((l) => l.trim() !== '');
+        expect(lines).toEqual([
+            `Port ${String(port)} is already in use: pick another with --port (e.g. --port ${String(port + 1)}).`,
+        ]);
+    });
+});
+
+const REGISTER = path.join(REPO_ROOT, 'test', 'support', 'register.js');
+
+/**
+ * The local host in a process of its own, as `npm start` and `npm run dev` run it: Node options reach that
+ * process only, and a reload is a fresh process serving the rebuilt files on the same port. The app is a
+ * copy in a temporary folder (node_modules linked) so the test can change a function and reload it.
+ */
+describe('local host: its own process (npm start, npm run dev)', () => {
+    let appDir: string;
+    let app: AppProcess | undefined;
+    let port: number;
+    let inspectorPort: number;
+
+    const writeFunction = (reply: string) => {
+        writeFileSync(
+            path.join(appDir, 'functions', 'hello.js'),
+            `const { app } = require('@azure/functions');\n` +
+                `app.get('hello', { route: 'hello', handler: () => ({ body: ${JSON.stringify(reply)} }) });\n`,
+        );
+    };
+
+    const inspectorTargets = async () =>
+        (await (await fetch(`http://127.0.0.1:${String(inspectorPort)}/json/list`)).json()) as {
+            url: string;
+        }[];
+
+    beforeAll(async () => {
+        appDir = mkdtempSync(path.join(tmpdir(), 'host-reload-'));
+        mkdirSync(path.join(appDir, 'functions'));
+        symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(appDir, 'node_modules'), 'dir');
+        writeFileSync(path.join(appDir, 'package.json'), '{"main": "functions/*.js"}');
+        writeFileSync(path.join(appDir, 'host.json'), '{"version": "2.0"}');
+        writeFunction('first build');
+        port = await freePort();
+        inspectorPort = await freePort();
+    });
+
+    afterAll(async () => {
+        await app?.stop();
+        rmSync(appDir, { recursive: true, force: true });
+    });
+
+    it('starts the host with the inspector in its process, and reloads the functions in a fresh one', async () => {
+        app = await startAppProcess({
+            appDir,
+            port,
+            env: {
+                PATH: process.env.PATH,
+                LOCAL_SETTINGS_FILE: path.join(appDir, 'none.json'),
+                AzureWebJobsStorage: azurite.connectionString,
+            },
+            nodeArgs: [`--inspect=127.0.0.1:${String(inspectorPort)}`],
+            stdio: 'pipe',
+            entry: path.join(REPO_ROOT, 'local', 'host', 'main.ts'),
+            execArgv: ['-r', REGISTER],
+        });
+        const first = new ProcessOutput(app.child);
+        expect(app.url).toBe(`http://localhost:${String(port)}`);
+        expect(await (await fetch(`${app.url}/api/hello`)).text()).toBe('first build');
+        const [target] = await inspectorTargets();
+        expect(target?.url).toContain('main.ts');
+        const firstPid = app.child.pid ?? 0;
+
+        writeFunction('second build');
+        await app.reload();
+        const second = new ProcessOutput(app.child);
+        expect(isProcessAlive(firstPid)).toBe(false);
+        expect(app.child.pid).not.toBe(firstPid);
+        expect(await (await fetch(`${app.url}/api/hello`)).text()).toBe('second build');
+        expect((await inspectorTargets()).map((t) => t.url)).toEqual([expect.stringContaining('main.ts')]);
+        expect(first.lines.join('\n')).toContain('Local host listening on');
+
+        const lastPid = app.child.pid ?? 0;
+        await app.stop();
+        app = undefined;
+        expect(isProcessAlive(lastPid)).toBe(false);
+        expect(await isPortFree(port, 'localhost')).toBe(true);
+        expect(await isPortFree(inspectorPort)).toBe(true);
+        expect(second.lines.join('\n')).toContain('hello: [GET]');
+    });
+
+    it('rejects with PortInUseError, leaving no process, when the port is taken', async () => {
+        const taken = Number(new URL(baseUrl).port);
+        const started = startAppProcess({
+            appDir,
+            port: taken,
+            env: { PATH: process.env.PATH, AzureWebJobsStorage: azurite.connectionString },
+            stdio: 'pipe',
+            entry: path.join(REPO_ROOT, 'local', 'host', 'main.ts'),
+            execArgv: ['-r', REGISTER],
+        });
+        await expect(started).rejects.toThrow(PortInUseError);
+        await expect(started).rejects.toThrow(`Port ${String(taken)} (the app) is already in use`);
+    });
+});
