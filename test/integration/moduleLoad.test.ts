@@ -3,7 +3,9 @@ import { ProcessOutput } from '../support/processOutput';
 
 interface Report {
     atLoad: string[];
+    appAtLoad: string[];
     afterVoice: string[];
+    appAfterVoice: string[];
     status: number;
 }
 
@@ -13,7 +15,13 @@ const HEAVY = [
     '@azure/identity',
     '@azure/keyvault-secrets',
     '@azure/storage-queue',
+    '@azure/data-tables',
+    'zod',
 ];
+
+/** The app's modules that the functions load on first use (eslint.config.mjs forbids importing them at load). */
+const LAZY_APP_MODULES =
+    /^shared\/(?:api\/|ledger\/|outbound\/(?!settings$)|webhooks\/(?:inboundMessage|statusCallback)$)/;
 
 describe('what the function files load (cold start)', () => {
     let report: Report;
@@ -35,11 +43,17 @@ describe('what the function files load (cold start)', () => {
         }
     });
 
+    it("loads none of the app's lazily loaded modules (API, ledger, outbound pipeline) at module load", () => {
+        expect(report.appAtLoad).toEqual(expect.arrayContaining(['functions/voice', 'shared/platform/lazy']));
+        expect(report.appAtLoad.filter((file) => LAZY_APP_MODULES.test(file))).toEqual([]);
+    });
+
     it('serving a webhook loads only the light twilio modules it needs', () => {
         expect(report.status).toBe(200);
         expect(report.afterVoice).toEqual(
             expect.arrayContaining(['twilio/lib/twiml', 'twilio/lib/webhooks']),
         );
         for (const heavy of HEAVY) expect(report.afterVoice).not.toContain(heavy);
+        expect(report.appAfterVoice.filter((file) => LAZY_APP_MODULES.test(file))).toEqual([]);
     });
 });

@@ -1,7 +1,7 @@
 /**
  * Child process for moduleLoad.test.ts: loads every function file as the worker would (with the
- * `@azure/functions-core` shim installed first), reports which packages are loaded, then serves one signed
- * voice webhook and reports again. Prints one JSON line.
+ * `@azure/functions-core` shim installed first), reports which packages and app modules are loaded, then
+ * serves one signed voice webhook and reports again. Prints one JSON line.
  */
 
 import { readdirSync } from 'node:fs';
@@ -23,6 +23,19 @@ function loadedPackages(): string[] {
     return [...names].sort();
 }
 
+/** The app's own modules loaded so far, as repo paths without extension (`shared/api/send`). */
+function loadedAppModules(): string[] {
+    return Object.keys(require.cache)
+        .filter((file) => !file.includes(`${path.sep}node_modules${path.sep}`) && file.startsWith(root))
+        .map((file) =>
+            path
+                .relative(root, file)
+                .replace(/\\/g, '/')
+                .replace(/\.[jt]s$/, ''),
+        )
+        .sort();
+}
+
 async function main(): Promise<void> {
     const shim = createFunctionsCore(() => undefined);
     installFunctionsCore(shim);
@@ -31,6 +44,7 @@ async function main(): Promise<void> {
         require(path.join(root, 'functions', file));
     }
     const atLoad = loadedPackages();
+    const appAtLoad = loadedAppModules();
 
     const { HttpRequest, InvocationContext } = await import('@azure/functions');
     const voice = shim.functions.find((f) => f.name === 'voice');
@@ -54,7 +68,15 @@ async function main(): Promise<void> {
     )) as {
         status?: number;
     };
-    console.log(JSON.stringify({ atLoad, afterVoice: loadedPackages(), status: response.status ?? 200 }));
+    console.log(
+        JSON.stringify({
+            atLoad,
+            appAtLoad,
+            afterVoice: loadedPackages(),
+            appAfterVoice: loadedAppModules(),
+            status: response.status ?? 200,
+        }),
+    );
 }
 
 main().catch((error: unknown) => {
