@@ -3,6 +3,9 @@
  * [--media https://…/cat.jpg]…`: sends the app a signed inbound-message webhook, as Twilio would when a
  * text arrives, and prints the TwiML it answered.
  *
+ * The webhook is `--url`, else `/api/sms` of the app `npm start` runs (its URL is in `.azurite/app.json`,
+ * whatever port it listens on), else `http://localhost:<PORT, LocalHttpPort or 7071>/api/sms`.
+ *
  * The auth token to sign with is `TWILIO_AUTH_TOKEN` from `local.settings.json` (an environment variable
  * of the same name wins, as with Core Tools); when that is empty, the Twilio sandbox's credentials that
  * `npm start` wrote to `.azurite/sandbox.json`. Signatures are computed for `PUBLIC_BASE_URL` when one is
@@ -17,7 +20,16 @@ import { describeRequestError, messageOf } from './sandbox/callbacks';
 import { simulateInboundSms } from './sandbox/inbound';
 import { isMessageRecipient, SANDBOX_NUMBER } from './sandbox/resources';
 import { readSandboxState, SANDBOX_STATE_FILE } from './sandbox/state';
-import { effectiveSettings, findAppDir, localPaths, readLocalSettings, SETTINGS_FILE } from './settings';
+import {
+    APP_STATE_FILE,
+    effectiveSettings,
+    findAppDir,
+    isProcessAlive,
+    localPaths,
+    readAppState,
+    readLocalSettings,
+    SETTINGS_FILE,
+} from './settings';
 
 export interface SmsCliIo {
     /** Where to look for the app (its `local.settings.json` and `.azurite/`). */
@@ -35,7 +47,8 @@ Sends the app a signed Twilio inbound-message webhook and prints the TwiML reply
   --from   the sender, E.164 (e.g. +15551230000)
   --body   the message text
   --to     your Twilio number (default ${SANDBOX_NUMBER})
-  --url    the app's messaging webhook (default http://localhost:<PORT, LocalHttpPort or 7071>/api/sms)
+  --url    the app's messaging webhook (default: /api/sms of the app npm start runs, from ${APP_STATE_FILE};
+           without npm start, http://localhost:<PORT, LocalHttpPort or 7071>/api/sms)
   --media  a media URL, as for an MMS; repeat for several
 `;
 
@@ -165,7 +178,9 @@ function resolveTarget(io: SmsCliIo, url: string | undefined): Target {
         );
     }
 
-    const webhook = url ?? `http://localhost:${io.env.PORT ?? String(local.httpPort ?? 7071)}/api/sms`;
+    const webhook =
+        url ??
+        `${runningAppUrl(stateDir) ?? `http://localhost:${io.env.PORT ?? String(local.httpPort ?? 7071)}`}/api/sms`;
     let parsed: URL;
     try {
         parsed = new URL(webhook);
@@ -185,6 +200,23 @@ function resolveTarget(io: SmsCliIo, url: string | undefined): Target {
         authToken,
         source,
     };
+}
+
+/**
+ * The base URL of the app `npm start` runs, from its state file; `undefined` when `npm start` is not running.
+ *
+ * @throws Error when the file was left by an `npm start` that is no longer running (it was killed).
+ */
+function runningAppUrl(stateDir: string): string | undefined {
+    const state = readAppState(stateDir);
+    if (state === undefined) return undefined;
+    if (!isProcessAlive(state.pid)) {
+        throw new Error(
+            `${APP_STATE_FILE} says the app runs at ${state.url}, but the npm start that wrote it (pid ${String(state.pid)}) ` +
+                `is no longer running. Start the app with npm start (which rewrites the file), or pass --url.`,
+        );
+    }
+    return state.url.replace(/\/+$/, '');
 }
 
 /** The path and query of `url` exactly as written (as the app rebuilds its signed URL). */

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import {
     sandboxStatePath,
     writeSandboxState,
 } from '../../local/sandbox/state';
+import { appStatePath, clearAppState, readAppState, writeAppState } from '../../local/settings';
 import { main, type SmsCliIo } from '../../local/sms';
 import { listen } from '../fakes/servers';
 import { REPO_ROOT } from '../support/childProcess';
@@ -141,6 +142,33 @@ describe('npm run sms', () => {
             NumMedia: '1',
             MediaUrl0: 'https://example.com/a.jpg',
         });
+    });
+
+    it('posts to the app npm start runs, whatever its port, from .azurite/app.json', async () => {
+        // The settings and PORT name another port: the running app's own URL wins over both.
+        writeSettings({ TWILIO_AUTH_TOKEN: TOKEN }, 1);
+        writeAppState(join(dir, '.azurite'), { url: app.url, pid: process.pid });
+        const result = await run(SEND, { PORT: '2' });
+        expect(result.code).toBe(0);
+        expect(result.stderr).toContain(`POST ${app.url}/api/sms `);
+        expect(app.received).toHaveLength(1);
+    });
+
+    it('exits 1 with a clear message when app.json was left by an npm start that is gone, unless --url is given', async () => {
+        writeSettings({ TWILIO_AUTH_TOKEN: TOKEN });
+        const gone = spawnSync(process.execPath, ['-e', '']).pid;
+        writeAppState(join(dir, '.azurite'), { url: 'http://localhost:7181', pid: gone });
+        const stale = await run(SEND);
+        expect(stale.code).toBe(1);
+        expect(stale.stderr).toContain(
+            `says the app runs at http://localhost:7181, but the npm start that wrote it (pid ${String(gone)}) is no longer running`,
+        );
+        expect(stale.stderr).toContain('--url');
+        expect(app.received).toHaveLength(0);
+
+        const explicit = await run([...SEND, '--url', `${app.url}/api/sms`]);
+        expect(explicit.code).toBe(0);
+        expect(app.received).toHaveLength(1);
     });
 
     it('signs for PUBLIC_BASE_URL when one is set, as the app validates', async () => {
@@ -280,5 +308,26 @@ describe('sandbox state file', () => {
         expect(() => readSandboxState(dir)).toThrow(`${path} is not valid JSON`);
         writeFileSync(path, JSON.stringify({ accountSid: 'nope', authToken: TOKEN, url: 'x' }));
         expect(() => readSandboxState(dir)).toThrow(path);
+    });
+});
+
+describe('app state file', () => {
+    it('round-trips, and is cleared only by the process that wrote it', () => {
+        expect(readAppState(dir)).toBeUndefined();
+        writeAppState(dir, { url: 'http://localhost:7181', pid: process.pid, appPid: 4242 });
+        expect(appStatePath(dir)).toBe(join(dir, 'app.json'));
+        expect(readAppState(dir)).toEqual({ url: 'http://localhost:7181', pid: process.pid, appPid: 4242 });
+        clearAppState(dir, process.pid + 1);
+        expect(readAppState(dir)).toBeDefined();
+        clearAppState(dir);
+        expect(readAppState(dir)).toBeUndefined();
+        expect(() => clearAppState(dir)).not.toThrow();
+    });
+
+    it('names the file when it is not a valid state', () => {
+        writeFileSync(appStatePath(dir), '{not json');
+        expect(() => readAppState(dir)).toThrow(`${appStatePath(dir)} is not valid JSON`);
+        writeFileSync(appStatePath(dir), JSON.stringify({ url: 'not a url', pid: 1 }));
+        expect(() => readAppState(dir)).toThrow(appStatePath(dir));
     });
 });
