@@ -2,8 +2,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createServer, type Server } from 'node:net';
 import { freePort, isPortFree } from '../../local/azurite';
 import { readSandboxState, type SandboxState } from '../../local/sandbox/state';
+import { isProcessAlive, readAppState } from '../../local/settings';
+import { appNodeArgs, inspectorAddress, parseStartArgs } from '../../local/start';
 import { REPO_ROOT } from '../support/childProcess';
 import { ProcessOutput } from '../support/processOutput';
 import { signedWebhookRequest, twilioSignature } from '../support/webhooks';
@@ -24,10 +27,12 @@ describe('npm start', () => {
     let state: SandboxState;
     let azuritePorts: number[];
     let exitCode: number | null | undefined;
+    let inspectorPort: number;
 
     beforeAll(async () => {
         dir = mkdtempSync(path.join(tmpdir(), 'npm-start-'));
         port = await freePort();
+        inspectorPort = await freePort();
         env = {
             PATH: process.env.PATH,
             HOME: process.env.HOME,
@@ -38,7 +43,7 @@ describe('npm start', () => {
             LOCAL_HOST: '1',
         };
         // Detached, so Ctrl-C can be sent to the whole process group as a terminal does.
-        child = spawn('npm', ['start'], {
+        child = spawn('npm', ['start', '--', `--inspect=127.0.0.1:${String(inspectorPort)}`], {
             cwd: REPO_ROOT,
             env,
             detached: true,
@@ -78,6 +83,32 @@ describe('npm start', () => {
         expect(state.accountSid).toMatch(/^AC[0-9a-f]{32}$/);
     });
 
+    it("writes the app's URL and its own pid to .azurite/app.json while it runs", () => {
+        const app = readAppState(path.join(dir, 'state'));
+        expect(app?.url).toBe(`http://localhost:${String(port)}`);
+        expect(isProcessAlive(app?.pid ?? 0)).toBe(true);
+        expect(isProcessAlive(app?.appPid ?? 0)).toBe(true);
+    });
+
+    it("opens the inspector (-- --inspect) in the app's process only, not in npm start's, the sandbox's or Azurite's", async () => {
+        const targets = (await (
+            await fetch(`http://127.0.0.1:${String(inspectorPort)}/json/list`)
+        ).json()) as { url: string }[];
+        expect(targets.map((t) => t.url)).toEqual([expect.stringMatching(/dist\/local\/host\/main\.js$/)]);
+        const app = readAppState(path.join(dir, 'state'));
+        // Node options are the arguments before the script; only the app's process has --inspect there.
+        const withInspector = nodeProcesses()
+            .filter((p) => p.nodeOptions.some((o) => o.startsWith('--inspect')))
+            .map((p) => p.pid);
+        expect(withInspector).toContain(app?.appPid);
+        for (const other of nodeProcesses().filter(
+            (p) => p.args.join(' ').includes(dir) || p.pid === app?.pid,
+        )) {
+            if (other.pid !== app?.appPid) expect(other.nodeOptions.join(' ')).not.toContain('--inspect');
+        }
+        expect(nodeProcesses().some((p) => p.pid === app?.pid)).toBe(true);
+    });
+
     it('serves signed voice webhooks and rejects unsigned (400) and tampered (403) ones', async () => {
         const url = `http://localhost:${String(port)}/api/voice`;
         const params = { CallSid: 'CA0123456789abcdef0123456789abcdef', From: '+15551230000' };
@@ -101,13 +132,15 @@ describe('npm start', () => {
         expect(tampered.status).toBe(403);
     });
 
-    it('answers an inbound SMS sent with `npm run sms`', () => {
+    it('answers an inbound SMS sent with `npm run sms`, which finds the port from app.json', () => {
+        // No PORT here: without the state file the command would post to 7071.
+        const { PORT: _port, ...withoutPort } = env;
         const result = spawnSync(
             'npm',
             ['run', '--silent', 'sms', '--', '--from', '+15551230000', '--body', 'hello'],
             {
                 cwd: REPO_ROOT,
-                env,
+                env: withoutPort,
                 encoding: 'utf8',
             },
         );
@@ -187,14 +220,148 @@ describe('npm start', () => {
         process.kill(-(child.pid ?? 0), 'SIGINT');
         await exited;
         await output.waitFor((l) => l.includes('Stopped.')).catch(() => undefined);
-        for (const used of [port, ...azuritePorts, Number(new URL(state.url).port)]) {
+        for (const used of [port, ...azuritePorts, Number(new URL(state.url).port), inspectorPort]) {
             expect(await isPortFree(used)).toBe(true);
         }
         expect(processesMentioning(dir)).toEqual([]);
-        // The sandbox's credentials are only valid while it runs.
+        // The sandbox's credentials are only valid while it runs, and so is the app's URL.
         expect(readSandboxState(path.join(dir, 'state'))).toBeUndefined();
+        expect(readAppState(path.join(dir, 'state'))).toBeUndefined();
     });
 });
+
+/**
+ * A port already taken: one line naming it and what to do, before anything starts. These run the start
+ * script npm start built above (no second build).
+ */
+describe('npm start with a port in use', () => {
+    let dir: string;
+    let blocker: Server;
+    let taken: number;
+
+    beforeAll(async () => {
+        dir = mkdtempSync(path.join(tmpdir(), 'npm-start-taken-'));
+        blocker = createServer();
+        await new Promise<void>((resolve) => blocker.listen(0, 'localhost', resolve));
+        taken = (blocker.address() as { port: number }).port;
+    });
+
+    afterAll(async () => {
+        await new Promise((resolve) => blocker.close(resolve));
+        rmSync(dir, { recursive: true, force: true });
+    });
+
+    const start = (extraEnv: Record<string, string>, args: string[] = []) =>
+        spawnSync(process.execPath, [path.join(REPO_ROOT, 'dist', 'local', 'start.js'), ...args], {
+            cwd: REPO_ROOT,
+            env: {
+                PATH: process.env.PATH,
+                HOME: process.env.HOME,
+                LOCAL_SETTINGS_FILE: path.join(dir, 'local.settings.json'),
+                LOCAL_STATE_DIR: path.join(dir, 'state'),
+                LOCAL_HOST: '1',
+                ...extraEnv,
+            },
+            encoding: 'utf8',
+        });
+    const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.trim() !== '');
+
+    it("the app's port: one line with PORT=…, exit 1, nothing left running", () => {
+        const result = start({ PORT: String(taken) });
+        expect(result.status).toBe(1);
+        expect(errorLines(result.stderr)).toEqual([
+            `Port ${String(taken)} (the app) is already in use: pick another with PORT=<port> npm start (e.g. PORT=${String(taken + 1)} npm start).`,
+        ]);
+        expect(result.stdout).not.toContain('Azurite (from node_modules)');
+        expect(processesMentioning(dir)).toEqual([]);
+        expect(readAppState(path.join(dir, 'state'))).toBeUndefined();
+    });
+
+    it('the inspector port of -- --inspect, or of languageWorkers__node__arguments: one line saying where to change it', async () => {
+        const free = String(await freePort());
+        const cli = start({ PORT: free }, [`--inspect=${String(taken)}`]);
+        expect(cli.status).toBe(1);
+        expect(errorLines(cli.stderr)).toEqual([
+            `Port ${String(taken)} (the app's inspector) is already in use: pick another with npm start -- --inspect=${String(taken + 1)}.`,
+        ]);
+        const setting = start({ PORT: free, languageWorkers__node__arguments: `--inspect=${String(taken)}` });
+        expect(setting.status).toBe(1);
+        expect(errorLines(setting.stderr)).toEqual([
+            `Port ${String(taken)} (the app's inspector) is already in use: pick another in languageWorkers__node__arguments (e.g. --inspect=${String(taken + 1)}) or with npm start -- --inspect=${String(taken + 1)}.`,
+        ]);
+        expect(processesMentioning(dir)).toEqual([]);
+    });
+
+    it('an unknown argument: the usage, exit 2', () => {
+        const result = start({}, ['--inspekt']);
+        expect(result.status).toBe(2);
+        expect(result.stderr).toContain('Unknown argument --inspekt');
+        expect(result.stderr).toContain('Usage: npm start');
+    });
+});
+
+describe('npm start arguments', () => {
+    it('takes --inspect, --inspect-brk (with or without an address) and --watch, and nothing else', () => {
+        expect(parseStartArgs(['--inspect', '--inspect-brk=9230', '--watch'])).toEqual({
+            inspect: ['--inspect', '--inspect-brk=9230'],
+            watch: true,
+        });
+        expect(() => parseStartArgs(['--port=1'])).toThrow('Unknown argument --port=1');
+    });
+
+    it("reads an --inspect option's address with Node's defaults", () => {
+        expect(inspectorAddress('--inspect')).toEqual({ host: '127.0.0.1', port: 9229 });
+        expect(inspectorAddress('--inspect=9230')).toEqual({ host: '127.0.0.1', port: 9230 });
+        expect(inspectorAddress('--inspect-brk=0.0.0.0:9231')).toEqual({ host: '0.0.0.0', port: 9231 });
+        expect(inspectorAddress('--inspect=[::1]:9232')).toEqual({ host: '::1', port: 9232 });
+        expect(inspectorAddress('--inspect=localhost')).toEqual({ host: 'localhost', port: 9229 });
+        expect(inspectorAddress('--enable-source-maps')).toBeUndefined();
+    });
+
+    it('gives the app languageWorkers__node__arguments (settings first, then the environment) and then -- --inspect', () => {
+        const key = 'languageWorkers__node__arguments';
+        expect(appNodeArgs({ [key]: '--inspect=9229  --enable-source-maps' }, {}, [])).toEqual([
+            '--inspect=9229',
+            '--enable-source-maps',
+        ]);
+        expect(appNodeArgs({}, { [key]: '--max-old-space-size=512' }, ['--inspect=9300'])).toEqual([
+            '--max-old-space-size=512',
+            '--inspect=9300',
+        ]);
+        expect(appNodeArgs({ [key]: '"--title=my app"' }, { [key]: '--prof' }, [])).toEqual([
+            '--title=my app',
+        ]);
+        expect(appNodeArgs({}, {}, [])).toEqual([]);
+    });
+});
+
+/** Node processes on this machine: their pid, Node options (before the script) and the rest (Linux /proc). */
+function nodeProcesses(): { pid: number; nodeOptions: string[]; args: string[] }[] {
+    let pids: string[];
+    try {
+        pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+    } catch {
+        return [];
+    }
+    const found: { pid: number; nodeOptions: string[]; args: string[] }[] = [];
+    for (const pid of pids) {
+        try {
+            const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+                .split('\0')
+                .filter((a) => a !== '');
+            if (!/(^|\/)node$/.test(argv[0] ?? '')) continue;
+            const script = argv.findIndex((a, i) => i > 0 && !a.startsWith('-'));
+            found.push({
+                pid: Number(pid),
+                nodeOptions: script === -1 ? argv.slice(1) : argv.slice(1, script),
+                args: script === -1 ? [] : argv.slice(script),
+            });
+        } catch {
+            // the process ended while we looked
+        }
+    }
+    return found;
+}
 
 /** Command lines of the running processes that mention `text` (Linux /proc; empty elsewhere). */
 function processesMentioning(text: string): string[] {
