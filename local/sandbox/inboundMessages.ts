@@ -4,8 +4,9 @@
  * the app answers recorded as an `outbound-reply` that then lives like any outbound message
  * (messageLifecycle.ts).
  *
- * An inbound call (the call simulator's `npm run call`) is the same story for Voice: its own module
- * beside this one, recording an `inbound` call and handing it to the call lifecycle.
+ * An inbound call (the voice-flows issue's call command) is the same story for Voice: a module of its
+ * own beside this one, recording an `inbound` call to the number's `VoiceUrl` and handing it to the
+ * call lifecycle (callLifecycle.ts).
  */
 
 import { maskPhone } from '../../shared/platform/redact';
