@@ -24,7 +24,7 @@ import VoiceResponse from 'twilio/lib/twiml/VoiceResponse';
 import { validateRequest } from 'twilio/lib/webhooks/webhooks';
 import type * as Loader from '../local/host/loader';
 import type * as Dependencies from '../shared/platform/dependencies';
-import type { Ledger } from '../shared/ledger/table';
+import type { Ledger } from '../shared/ledger/contract';
 import { dist, ROOT, sid, twilioSignature } from './util';
 
 interface Sizes {

@@ -4,8 +4,8 @@
  */
 
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
-import type { Ledger, LedgerRecord, ListQueryField } from '../ledger/table';
-import { LedgerQueryError } from '../ledger/table';
+import type { Ledger, LedgerRecord, ListQueryField } from '../ledger/contract';
+import { LedgerQueryError } from '../ledger/contract';
 import { API_ID, badRequest, type FieldError } from './fields';
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;

@@ -11,7 +11,8 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { readLimitedBody } from '../platform/httpBody';
-import type { Ledger, LedgerRecord } from '../ledger/table';
+import type { Ledger, LedgerRecord } from '../ledger/contract';
+import { newRecord } from '../ledger/rules';
 import { applyStatus } from '../ledger/status';
 import {
     parseOutbound,
@@ -256,17 +257,16 @@ function acceptingRecord(
     acceptLease: { token: string; until: string },
     now: Date,
 ): LedgerRecord {
-    const at = now.toISOString();
-    return {
-        ...summarize(request),
-        id,
-        direction: 'outbound',
-        status: 'accepting',
-        fingerprint,
-        acceptLease,
-        history: [{ status: 'accepting', at, source: 'app' }],
-        attempts: 0,
-        createdAt: at,
-        updatedAt: at,
-    };
+    return newRecord(
+        {
+            ...summarize(request),
+            id,
+            direction: 'outbound',
+            status: 'accepting',
+            source: 'app',
+            fingerprint,
+            acceptLease,
+        },
+        now,
+    );
 }

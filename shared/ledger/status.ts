@@ -6,9 +6,12 @@
  * same `delivered` twice), and our own pipeline records statuses of its own around them. Every status
  * therefore has a rank in its lifecycle; the record's current status only ever moves to a higher rank,
  * while every distinct event is kept in the history.
+ *
+ * One of the ledger's rules modules, beside shared/ledger/rules.ts (ids, record checks and shaping, the
+ * `newRecord` factory, list queries); the types are shared/ledger/contract.ts.
  */
 
-import type { LedgerRecord, MessageKind, StatusEvent } from './table';
+import type { LedgerRecord, MessageKind, StatusEvent } from './contract';
 
 export type StatusSource = StatusEvent['source'];
 

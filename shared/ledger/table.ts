@@ -1,13 +1,16 @@
 /**
- * The message ledger: one record per message or call, outbound and inbound, in Azure Table storage.
+ * The Azure Table storage implementation of the ledger contract (shared/ledger/contract.ts): one record per
+ * message or call, outbound and inbound. The record rules — ids, the checks on every write, how a record
+ * is shaped, list queries and order — are shared/ledger/rules.ts; this module only stores and finds what
+ * they shape.
  *
  * Two entities per record, in one table:
  *
  * - the **record** entity, keyed by id (PartitionKey `r<base64url(id)>`, RowKey `record`): `get` is a point
  *   read and `update` an optimistic-concurrency read-modify-write on its ETag. It is authoritative.
- * - a **day index** entity (PartitionKey `d<YYYYMMDD>` of `createdAt` in UTC, RowKey
- *   `<9999999999999 - createdAt millis, 13 digits>_<base64url(id)>`) holding a copy of the record, so that
- *   `list` over a day range is one partition query per day that comes back newest first.
+ * - a **day index** entity (PartitionKey `d<YYYYMMDD>` of `createdAt` in UTC, RowKey rules.ts
+ *   `listOrderKey`: `<9999999999999 - createdAt millis, 13 digits>_<base64url(id)>`) holding a copy of the
+ *   record, so that `list` over a day range is one partition query per day that comes back newest first.
  *
  * The index is written after the record and is eventually consistent: a crash (or a failed write) between
  * the two leaves `list` one update behind until the next `update` or `create` of that id, which re-checks
@@ -15,111 +18,61 @@
  * write of the record, and an index copy is only ever replaced by a newer revision (conditionally, on its
  * own ETag), so concurrent updates cannot leave an older copy in the index for good.
  *
- * `@azure/data-tables` is imported on first use, never at module load: the webhook functions import this
- * module, and a cold start must not pay for the SDK. Nothing here logs; records hold phone numbers (and
- * bodies, when `storeBody` is on), which must never reach a log.
+ * Table storage's own limits (a string property holds 64 KiB, a key 512 characters) are enforced by the
+ * service: a record over them fails with its HTTP 400, as the contract allows.
+ *
+ * `@azure/data-tables` is imported on first use, never at module load: a cold start must not pay for the
+ * SDK. Nothing here logs; records hold phone numbers (and bodies, when `storeBody` is on), which must never
+ * reach a log.
  */
 
-import { createHash } from 'node:crypto';
 import type { TokenCredential } from '@azure/core-auth';
 import type { TableClient } from '@azure/data-tables';
 import { lazy } from '../platform/lazy';
+import {
+    LedgerQueryError,
+    type Ledger,
+    type LedgerRecord,
+    type ListPage,
+    type ListQuery,
+    type StatusEvent,
+} from './contract';
+import {
+    checkLedgerId,
+    checkListQuery,
+    DAY_MS,
+    dayOf,
+    encodeLedgerId,
+    isSidLike,
+    isValidLedgerId,
+    knownAcceptLease,
+    knownClaim,
+    knownEvents,
+    listOrderKey,
+    nextRevision,
+    parseDay,
+    shapeForStorage,
+    withDefined,
+} from './rules';
 
-export type Direction = 'outbound' | 'inbound';
-export type MessageKind = 'sms' | 'call';
-
-export interface StatusEvent {
-    status: string;
-    /** ISO 8601 */
-    at: string;
-    source: 'app' | 'twilio';
-    /** The Twilio SID the event was about, when known (status events are deduplicated on SID and status). */
-    sid?: string;
-    /** Why the event was recorded, when its status alone does not say (e.g. a refused queue copy). */
-    detail?: string;
-}
-
-export interface LedgerRecord {
-    id: string;
-    direction: Direction;
-    type: MessageKind;
-    to?: string;
-    from?: string;
-    messagingServiceSid?: string;
-    bodyLength?: number;
-    /** Only stored when the ledger was created with `storeBody: true`. */
-    body?: string;
-    mediaCount: number;
-    sid?: string;
-    status: string;
-    /** Oldest first; at most the last {@link MAX_HISTORY} events are kept. */
-    history: StatusEvent[];
-    /** Twilio's error code and message, or the validation field errors for `rejected`. */
-    errorCode?: string;
-    errorMessage?: string;
-    attempts: number;
-    /** An outbound send in progress. */
-    claim?: { token: string; at: string; leaseUntil: string };
-    /**
-     * The fingerprint of the validated request the record was created for (shared/outbound/message.ts
-     * `requestFingerprint`): the first copy to create the record fixes it, and a request or queue copy with
-     * another fingerprint under the same id is refused, never sent. A hash of the content, bodies
-     * included: it is never shown by the API nor logged.
-     */
-    fingerprint?: string;
-    /** The HTTP API is putting the request on the queue (status `accepting`) until this lease ends. */
-    acceptLease?: { token: string; until: string };
-    /** ISO 8601; fixed at creation (it places the record in the day index). */
-    createdAt: string;
-    /** ISO 8601; stamped by {@link Ledger.update} on every write. */
-    updatedAt: string;
-}
-
-export interface ListQuery {
-    to?: string;
-    from?: string;
-    /** YYYY-MM-DD (UTC), inclusive. Default: 29 days before `dateTo` (30 days in all). */
-    dateFrom?: string;
-    /** YYYY-MM-DD (UTC), inclusive. Default: today. */
-    dateTo?: string;
-    /** 1 to 1000. */
-    pageSize: number;
-    continuationToken?: string;
-}
-
-export interface ListPage {
-    items: LedgerRecord[];
-    /** Present when more items may follow; pass it back with the same query for the next page. */
-    continuationToken?: string;
-}
-
-export interface Ledger {
-    /** Insert if absent (atomic): 'created', or 'exists' (the record is then unchanged). */
-    create(record: LedgerRecord): Promise<'created' | 'exists'>;
-    /** Point read by id; undefined when absent (or when `id` cannot be a ledger id). */
-    get(id: string): Promise<LedgerRecord | undefined>;
-    /**
-     * Optimistic-concurrency read-modify-write: `mutate` gets the current record (or undefined when absent)
-     * and returns the new record, or undefined for "no change". Retries on ETag conflict (412) / concurrent
-     * insert (409), re-reading each time, so `mutate` may run several times and must not have side effects
-     * that matter. `id` and `createdAt` cannot change; `updatedAt` is stamped with the ledger's clock.
-     *
-     * @returns the stored record after the write, or the current one when unchanged.
-     */
-    update(
-        id: string,
-        mutate: (current: LedgerRecord | undefined) => LedgerRecord | undefined,
-    ): Promise<LedgerRecord | undefined>;
-    /**
-     * Newest first (by `createdAt`), filtered, paged. A page may hold fewer than `pageSize` items and still
-     * carry a continuation token when a long date range is walked in several calls; the last page has none.
-     *
-     * @throws LedgerQueryError for an invalid query or continuation token.
-     */
-    list(query: ListQuery): Promise<ListPage>;
-    /** The id of the record that holds Twilio SID `sid`, if any (a point read of the SID index). */
-    idForSid(sid: string): Promise<string | undefined>;
-}
+// The names this module held before the contract and the rules had modules of their own, for importers
+// that still look for them here; new code imports contract.ts and rules.ts.
+export {
+    DEFAULT_LIST_DAYS,
+    LedgerQueryError,
+    MAX_DETAIL,
+    MAX_HISTORY,
+    MAX_PAGE_SIZE,
+    type Direction,
+    type Ledger,
+    type LedgerRecord,
+    type ListPage,
+    type ListQuery,
+    type ListQueryField,
+    type MessageKind,
+    type StatusEvent,
+} from './contract';
+export { checkListQuery, isValidLedgerId, type CheckedListQuery } from './rules';
 
 export interface LedgerOptions {
     /** A storage connection string (Azurite, or an account key / SAS). Either this or `tableUrl`. */
@@ -138,40 +91,11 @@ export interface LedgerOptions {
     now?: () => Date;
 }
 
-/** The {@link ListQuery} field a {@link LedgerQueryError} is about. */
-export type ListQueryField = 'pageSize' | 'to' | 'from' | 'dateFrom' | 'dateTo' | 'continuationToken';
-
-/** A list query or continuation token that cannot be served; the API answers 400 naming `field`. */
-export class LedgerQueryError extends Error {
-    override readonly name = 'LedgerQueryError';
-
-    constructor(
-        message: string,
-        readonly field: ListQueryField = 'continuationToken',
-    ) {
-        super(message);
-    }
-}
-
-/** How many status events a record keeps (the newest). */
-export const MAX_HISTORY = 50;
-/** Days listed when the query gives no `dateFrom`. */
-export const DEFAULT_LIST_DAYS = 30;
 /** The most day partitions one `list` call reads; a longer range continues with a token. */
 export const MAX_DAYS_PER_LIST_CALL = 62;
-export const MAX_PAGE_SIZE = 1000;
 
-const MAX_ID_LENGTH = 200;
-/** Well under the 64 KiB (32K UTF-16 characters) a Table string property can hold. */
-const MAX_TEXT = 16_000;
-const MAX_HISTORY_JSON = 30_000;
-/** A history event's `detail`: a sentence, not a payload. */
-export const MAX_DETAIL = 300;
-const MAX_FILTER_VALUE = 256;
 const MAX_WRITE_ATTEMPTS = 50;
 const RECORD_ROW = 'record';
-const INVERT_MS = 9_999_999_999_999;
-const DAY_MS = 86_400_000;
 const SCHEMA_VERSION = 1;
 const TOKEN_VERSION = 1;
 
@@ -251,7 +175,7 @@ export function createLedger(options: LedgerOptions): Ledger {
         readEntity(client, recordPartition(id), RECORD_ROW);
 
     const create = async (record: LedgerRecord): Promise<'created' | 'exists'> => {
-        const stored = toStored(record, 1, options.storeBody);
+        const stored = toStored(shapeForStorage(record, options.storeBody), 1);
         const client = await table();
         try {
             await client.createEntity(stored);
@@ -278,7 +202,7 @@ export function createLedger(options: LedgerOptions): Ledger {
         id: string,
         mutate: (current: LedgerRecord | undefined) => LedgerRecord | undefined,
     ): Promise<LedgerRecord | undefined> => {
-        checkId(id);
+        checkLedgerId(id);
         const client = await table();
         for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
             if (attempt > 0) await jitter(attempt);
@@ -290,13 +214,8 @@ export function createLedger(options: LedgerOptions): Ledger {
                 if (current !== undefined) await writeIndex(client, current.entity);
                 return before;
             }
-            if (after.id !== id) throw new Error('A ledger update cannot change the record id');
-            const next: LedgerRecord = {
-                ...after,
-                createdAt: before?.createdAt ?? after.createdAt,
-                updatedAt: now().toISOString(),
-            };
-            const stored = toStored(next, (current?.entity.rev ?? 0) + 1, options.storeBody);
+            const next = shapeForStorage(nextRevision(id, before, after, now()), options.storeBody);
+            const stored = toStored(next, (current?.entity.rev ?? 0) + 1);
             try {
                 if (current === undefined) await client.createEntity(stored);
                 else await client.updateEntity(stored, 'Replace', { etag: current.etag });
@@ -366,7 +285,7 @@ export function createLedger(options: LedgerOptions): Ledger {
     };
 
     const idForSid = async (sid: string): Promise<string | undefined> => {
-        if (!/^[A-Z]{2}[0-9a-fA-F]{32}$/.test(sid)) return undefined;
+        if (!isSidLike(sid)) return undefined;
         const found = await readEntity(await table(), sidPartition(sid), SID_ROW);
         const id = found?.entity.id;
         return typeof id === 'string' ? id : undefined;
@@ -432,62 +351,20 @@ async function openTable(options: LedgerOptions): Promise<TableClient> {
 // ---------------------------------------------------------------------------------------------------------
 // Keys
 
-/**
- * Whether `id` can be a ledger id: 1-200 characters, well-formed Unicode, none of `/ \ # ?` (which Table
- * keys cannot hold) nor control characters. Ids are encoded into keys anyway (base64url), so this is a
- * policy that keeps ids printable and unambiguous, not a key-syntax requirement.
- */
-export function isValidLedgerId(id: string): boolean {
-    if (id.length < 1 || id.length > MAX_ID_LENGTH) return false;
-    for (let i = 0; i < id.length; i++) {
-        const code = id.charCodeAt(i);
-        if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return false;
-        if (code === 0x2f || code === 0x5c || code === 0x23 || code === 0x3f) return false;
-    }
-    // Lone surrogates would encode to U+FFFD and two ids could then share a key.
-    return Buffer.from(id, 'utf8').toString('utf8') === id;
-}
-
-function checkId(id: string): void {
-    if (!isValidLedgerId(id)) {
-        throw new RangeError('Invalid ledger id: 1-200 characters without / \\ # ? or control characters');
-    }
-}
-
-function encodeId(id: string): string {
-    return Buffer.from(id, 'utf8').toString('base64url');
-}
-
 function recordPartition(id: string): string {
-    return `r${encodeId(id)}`;
+    return `r${encodeLedgerId(id)}`;
 }
 
 function indexKeys(id: string, createdAt: string): { partitionKey: string; rowKey: string } {
-    const ms = Date.parse(createdAt);
     return {
-        partitionKey: `d${dayString(Math.floor(ms / DAY_MS))}`,
-        rowKey: `${String(INVERT_MS - ms).padStart(13, '0')}_${encodeId(id)}`,
+        partitionKey: `d${dayString(dayOf({ createdAt }))}`,
+        rowKey: listOrderKey({ id, createdAt }),
     };
 }
 
 /** Day number (days since 1970-01-01 UTC) → `YYYYMMDD`. */
 function dayString(day: number): string {
     return new Date(day * DAY_MS).toISOString().slice(0, 10).replace(/-/g, '');
-}
-
-/** `YYYY-MM-DD` (or `YYYYMMDD` when `compact`) → day number, or undefined when it is not a real date. */
-function parseDay(text: string, compact = false): number | undefined {
-    const match = (compact ? /^(\d{4})(\d{2})(\d{2})$/ : /^(\d{4})-(\d{2})-(\d{2})$/).exec(text);
-    if (match === null) return undefined;
-    const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
-    // Nothing is dated before 1970 (createdAt is checked so), and Date.UTC reads years 0-99 as 19xx.
-    if (year < 1970) return undefined;
-    const ms = Date.UTC(year, month - 1, day);
-    const date = new Date(ms);
-    if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) {
-        return undefined;
-    }
-    return ms / DAY_MS;
 }
 
 /** An OData string literal: quotes doubled. */
@@ -498,19 +375,8 @@ function quote(value: string): string {
 // ---------------------------------------------------------------------------------------------------------
 // Entities
 
-function toStored(record: LedgerRecord, rev: number, storeBody: boolean): Stored {
-    checkId(record.id);
-    const created = Date.parse(record.createdAt);
-    if (!(created >= 0 && created <= INVERT_MS)) {
-        throw new RangeError('A ledger record needs createdAt as an ISO 8601 time from 1970 on');
-    }
-    // Checked at run time too: records are built from webhook and queue input.
-    if (!(['outbound', 'inbound'] as string[]).includes(record.direction)) {
-        throw new RangeError('A ledger record direction is "outbound" or "inbound"');
-    }
-    if (!(['sms', 'call'] as string[]).includes(record.type)) {
-        throw new RangeError('A ledger record type is "sms" or "call"');
-    }
+/** The entity for a record shaped by rules.ts `shapeForStorage`, at revision `rev`. */
+function toStored(record: LedgerRecord, rev: number): Stored {
     const stored: Stored = {
         partitionKey: recordPartition(record.id),
         rowKey: RECORD_ROW,
@@ -519,58 +385,30 @@ function toStored(record: LedgerRecord, rev: number, storeBody: boolean): Stored
         id: record.id,
         direction: record.direction,
         type: record.type,
-        mediaCount: count(record.mediaCount),
+        mediaCount: record.mediaCount,
         status: record.status,
-        history: historyJson(record.history),
-        attempts: count(record.attempts),
+        history: JSON.stringify(record.history),
+        attempts: record.attempts,
         createdAt: record.createdAt,
         updatedAt: record.updatedAt,
     };
-    if (record.to !== undefined) stored.toAddress = record.to;
-    if (record.from !== undefined) stored.fromAddress = record.from;
-    if (record.messagingServiceSid !== undefined) stored.messagingServiceSid = record.messagingServiceSid;
-    if (record.bodyLength !== undefined) stored.bodyLength = count(record.bodyLength);
-    if (storeBody && record.body !== undefined) stored.body = record.body.slice(0, MAX_TEXT);
-    if (record.sid !== undefined) stored.sid = record.sid;
-    if (record.errorCode !== undefined) stored.errorCode = record.errorCode.slice(0, MAX_TEXT);
-    if (record.errorMessage !== undefined) stored.errorMessage = record.errorMessage.slice(0, MAX_TEXT);
-    if (record.claim !== undefined) {
-        const { token, at, leaseUntil } = record.claim;
-        stored.claim = JSON.stringify({ token, at, leaseUntil });
-    }
-    if (record.fingerprint !== undefined) stored.fingerprint = record.fingerprint;
-    if (record.acceptLease !== undefined) {
-        const { token, until } = record.acceptLease;
-        stored.acceptLease = JSON.stringify({ token, until });
-    }
-    return stored;
+    const optional: Partial<Stored> = {
+        toAddress: record.to,
+        fromAddress: record.from,
+        messagingServiceSid: record.messagingServiceSid,
+        bodyLength: record.bodyLength,
+        body: record.body,
+        sid: record.sid,
+        errorCode: record.errorCode,
+        errorMessage: record.errorMessage,
+        claim: record.claim === undefined ? undefined : JSON.stringify(record.claim),
+        fingerprint: record.fingerprint,
+        acceptLease: record.acceptLease === undefined ? undefined : JSON.stringify(record.acceptLease),
+    };
+    return withDefined(stored, optional);
 }
 
-/** The newest events that fit: at most MAX_HISTORY, and well within one string property. */
-function historyJson(history: readonly StatusEvent[]): string {
-    const events = history.slice(-MAX_HISTORY).map(({ status, at, source, sid, detail }) => ({
-        status,
-        at,
-        source,
-        ...(sid === undefined ? {} : { sid }),
-        ...(detail === undefined ? {} : { detail: detail.slice(0, MAX_DETAIL) }),
-    }));
-    let json = JSON.stringify(events);
-    while (json.length > MAX_HISTORY_JSON && events.length > 0) {
-        events.shift();
-        json = JSON.stringify(events);
-    }
-    return json;
-}
-
-/** A non-negative Int32 (what Table storage infers for a plain JSON integer). */
-function count(value: number): number {
-    if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) {
-        throw new RangeError('Ledger counts (mediaCount, attempts, bodyLength) are whole numbers from 0');
-    }
-    return value;
-}
-
+/** The record an entity holds; a malformed optional property (an entity edited by hand) is left out. */
 function fromStored(stored: object): LedgerRecord {
     const entity = stored as Record<string, unknown>;
     const text = (name: string): string | undefined => {
@@ -617,14 +455,11 @@ function fromStored(stored: object): LedgerRecord {
         sid: text('sid'),
         errorCode: text('errorCode'),
         errorMessage: text('errorMessage'),
-        claim: parseClaim(text('claim')),
+        claim: knownClaim(parseJson(text('claim'))),
         fingerprint: text('fingerprint'),
-        acceptLease: parseAcceptLease(text('acceptLease')),
+        acceptLease: knownAcceptLease(parseJson(text('acceptLease'))),
     };
-    for (const [name, value] of Object.entries(optional)) {
-        if (value !== undefined) Object.assign(record, { [name]: value });
-    }
-    return record;
+    return withDefined(record, optional);
 }
 
 function parseJson(json: string | undefined): unknown {
@@ -638,38 +473,7 @@ function parseJson(json: string | undefined): unknown {
 
 function parseHistory(json: string | undefined): StatusEvent[] {
     const value = parseJson(json);
-    if (!Array.isArray(value)) return [];
-    const events: StatusEvent[] = [];
-    for (const item of value as unknown[]) {
-        if (typeof item !== 'object' || item === null) continue;
-        const { status, at, source, sid, detail } = item as Record<string, unknown>;
-        if (typeof status !== 'string' || typeof at !== 'string') continue;
-        if (source !== 'app' && source !== 'twilio') continue;
-        events.push({
-            status,
-            at,
-            source,
-            ...(typeof sid === 'string' ? { sid } : {}),
-            ...(typeof detail === 'string' ? { detail } : {}),
-        });
-    }
-    return events;
-}
-
-function parseAcceptLease(json: string | undefined): LedgerRecord['acceptLease'] {
-    const value = parseJson(json);
-    if (typeof value !== 'object' || value === null) return undefined;
-    const { token, until } = value as Record<string, unknown>;
-    return typeof token === 'string' && typeof until === 'string' ? { token, until } : undefined;
-}
-
-function parseClaim(json: string | undefined): LedgerRecord['claim'] {
-    const value = parseJson(json);
-    if (typeof value !== 'object' || value === null) return undefined;
-    const { token, at, leaseUntil } = value as Record<string, unknown>;
-    if (typeof token !== 'string' || typeof at !== 'string' || typeof leaseUntil !== 'string')
-        return undefined;
-    return { token, at, leaseUntil };
+    return Array.isArray(value) ? knownEvents(value as unknown[]) : [];
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -786,65 +590,6 @@ interface Token {
     f: string;
     /** Fingerprint of the query the token belongs to. */
     q: string;
-}
-
-/** A list query, checked: its day range (days since the epoch, UTC) and a fingerprint of its filters. */
-export interface CheckedListQuery {
-    /** Newest day in range (not after tomorrow). */
-    highest: number;
-    /** Oldest day in range; may exceed `highest` for an empty range. */
-    lowest: number;
-    /** Ties a continuation token to the filters it was issued for. */
-    fingerprint: string;
-}
-
-/**
- * Checks the page size and filters of a list query and works out its day range: from `dateFrom` (or
- * {@link DEFAULT_LIST_DAYS} before `dateTo`/today) to `dateTo` (or today). What every {@link Ledger}
- * implementation shares; the continuation token is each one's own.
- *
- * @throws LedgerQueryError naming the field at fault.
- */
-export function checkListQuery(query: ListQuery, now: Date): CheckedListQuery {
-    if (!Number.isInteger(query.pageSize) || query.pageSize < 1 || query.pageSize > MAX_PAGE_SIZE) {
-        throw new LedgerQueryError(
-            `pageSize must be a whole number from 1 to ${String(MAX_PAGE_SIZE)}`,
-            'pageSize',
-        );
-    }
-    for (const name of ['to', 'from'] as const) {
-        const value = query[name];
-        if (value !== undefined && (value === '' || value.length > MAX_FILTER_VALUE)) {
-            throw new LedgerQueryError(`${name} must be 1-${String(MAX_FILTER_VALUE)} characters`, name);
-        }
-    }
-    const day = (name: 'dateFrom' | 'dateTo'): number | undefined => {
-        const value = query[name];
-        if (value === undefined) return undefined;
-        const parsed = parseDay(value);
-        if (parsed === undefined) {
-            throw new LedgerQueryError(`${name} must be a date as YYYY-MM-DD from 1970 to 9999`, name);
-        }
-        return parsed;
-    };
-    const dateFrom = day('dateFrom');
-    const dateTo = day('dateTo');
-    const today = Math.floor(now.getTime() / DAY_MS);
-    // Records are never dated after today; a day of slack covers a clock running behind another.
-    const highest = Math.min(dateTo ?? today, today + 1);
-    const lowest = dateFrom ?? (dateTo ?? today) - (DEFAULT_LIST_DAYS - 1);
-    const fingerprint = createHash('sha256')
-        .update(
-            JSON.stringify([
-                query.to ?? null,
-                query.from ?? null,
-                query.dateFrom ?? null,
-                query.dateTo ?? null,
-            ]),
-        )
-        .digest('hex')
-        .slice(0, 16);
-    return { highest, lowest, fingerprint };
 }
 
 /** Validates a query and its continuation token; undefined for an empty range. */

@@ -12,7 +12,8 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import type { Ledger, LedgerRecord } from '../ledger/table';
+import type { Ledger, LedgerRecord } from '../ledger/contract';
+import { newRecord } from '../ledger/rules';
 import { applyStatus, isTerminal } from '../ledger/status';
 import {
     decodeQueueItem,
@@ -256,7 +257,7 @@ async function send(
                 earlierClaim = current.claim.at;
             }
         }
-        const base = current ?? newRecord(id, request, fingerprint, at);
+        const base = current ?? queuedRecord(id, request, fingerprint, at);
         return {
             ...base,
             // A record from before fingerprints were kept takes this request's.
@@ -467,19 +468,8 @@ async function findEarlierSend(
     return undefined;
 }
 
-function newRecord(id: string, request: OutboundRequest, fingerprint: string, at: Date): LedgerRecord {
-    const summary = summarize(request);
-    return {
-        ...summary,
-        id,
-        fingerprint,
-        direction: 'outbound',
-        status: 'queued',
-        history: [],
-        attempts: 0,
-        createdAt: at.toISOString(),
-        updatedAt: at.toISOString(),
-    };
+function queuedRecord(id: string, request: OutboundRequest, fingerprint: string, at: Date): LedgerRecord {
+    return newRecord({ ...summarize(request), id, fingerprint, direction: 'outbound', status: 'queued' }, at);
 }
 
 /**
@@ -518,18 +508,17 @@ async function reject(
         // An invalid copy never overwrites a message that was accepted under the same id.
         if (current !== undefined) return undefined;
         const partial = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
-        const record: LedgerRecord = {
-            id,
-            direction: 'outbound',
-            type: partial.type === 'call' ? 'call' : 'sms',
-            ...(typeof partial.to === 'string' ? { to: partial.to } : {}),
-            mediaCount: 0,
-            status: 'queued',
-            history: [],
-            attempts: 1,
-            createdAt: at.toISOString(),
-            updatedAt: at.toISOString(),
-        };
+        const record = newRecord(
+            {
+                id,
+                direction: 'outbound',
+                type: partial.type === 'call' ? 'call' : 'sms',
+                status: 'queued',
+                to: typeof partial.to === 'string' ? partial.to : undefined,
+                attempts: 1,
+            },
+            at,
+        );
         return {
             ...(applyStatus(record, { status: 'rejected', at: at.toISOString(), source: 'app' }) ?? record),
             errorCode: 'validation',

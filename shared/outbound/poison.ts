@@ -8,8 +8,9 @@
  */
 
 import { createHash } from 'node:crypto';
-import type { Ledger, LedgerRecord } from '../ledger/table';
+import type { Ledger, LedgerRecord } from '../ledger/contract';
 import { lazy } from '../platform/lazy';
+import { newRecord } from '../ledger/rules';
 import { applyStatus } from '../ledger/status';
 import type { OutboundLogger } from './pipeline';
 import { outcomeLine, subjectOf } from '../platform/outcomes';
@@ -96,18 +97,18 @@ export async function recordPoisonedMessage(
             kind = 'already-dead-lettered';
             return undefined;
         }
-        const base: LedgerRecord = current ?? {
-            id,
-            direction: 'outbound',
-            type: 'sms',
-            mediaCount: 0,
-            ...(parsed?.ok === true ? summarize(parsed.value) : {}),
-            status: 'queued',
-            history: [],
-            attempts: 0,
-            createdAt: at,
-            updatedAt: at,
-        };
+        const base: LedgerRecord =
+            current ??
+            newRecord(
+                {
+                    id,
+                    direction: 'outbound',
+                    type: 'sms',
+                    ...(parsed?.ok === true ? summarize(parsed.value) : {}),
+                    status: 'queued',
+                },
+                at,
+            );
         const moved = applyStatus(base, { status: 'dead-lettered', at, source: 'app' });
         if (moved === undefined) {
             kind = 'already-final';

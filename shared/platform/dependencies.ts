@@ -13,7 +13,8 @@ import {
     createStaticSecretProvider,
     type SecretProvider,
 } from './secrets';
-import type { Ledger, LedgerOptions } from '../ledger/table';
+import type { Ledger } from '../ledger/contract';
+import type { LedgerOptions } from '../ledger/table';
 import { lazy } from './lazy';
 import { createQueueClientFactory, requireStorage } from './storage';
 import { createTwilioClientFactory, type TwilioClientFactory } from './twilioClient';
@@ -76,18 +77,7 @@ export function createDependencies(config: AppConfig): AppDependencies {
     const storageCredential = (): TokenCredential | undefined =>
         config.identity.storage === undefined ? undefined : credentialFor(config.identity.storage);
     let ledger: Ledger | undefined;
-    const getLedger = (): Ledger => {
-        if (ledger === undefined) {
-            const storage = requireStorage(config.storage);
-            const common = { tableName: config.ledgerTable, storeBody: config.ledgerStoreBody };
-            ledger = lazyLedger(
-                storage.kind === 'connectionString'
-                    ? { ...common, connectionString: storage.connectionString }
-                    : { ...common, tableUrl: storage.tableServiceUrl, credential: storageCredential() },
-            );
-        }
-        return ledger;
-    };
+    const getLedger = (): Ledger => (ledger ??= openLedger(config, storageCredential));
     let outboundQueue: (() => Promise<import('@azure/storage-queue').QueueClient>) | undefined;
     const enqueueOutbound = async (text: string): Promise<void> => {
         outboundQueue ??= createQueueClientFactory(
@@ -101,11 +91,31 @@ export function createDependencies(config: AppConfig): AppDependencies {
 }
 
 /**
- * A ledger whose module (the largest of the app's own) is loaded on first use, so the functions that
- * never touch the ledger do not pay for it on a cold start.
+ * The app's ledger, and the one place that picks its implementation. Today there is one: Azure Table
+ * storage in the app's storage account, by connection string or by endpoint and the storage identity.
+ * Another backend (Cosmos DB, …) is one module implementing shared/ledger/contract.ts with
+ * shared/ledger/rules.ts, and one more branch here, chosen by a setting of its own.
+ *
+ * @throws ConfigError when no storage is configured.
  */
-function lazyLedger(options: LedgerOptions): Ledger {
-    const load = lazy(async () => (await import('../ledger/table')).createLedger(options));
+function openLedger(config: AppConfig, storageCredential: () => TokenCredential | undefined): Ledger {
+    const storage = requireStorage(config.storage);
+    const options: LedgerOptions = {
+        tableName: config.ledgerTable,
+        storeBody: config.ledgerStoreBody,
+        ...(storage.kind === 'connectionString'
+            ? { connectionString: storage.connectionString }
+            : { tableUrl: storage.tableServiceUrl, credential: storageCredential() }),
+    };
+    return lazyLedger(async () => (await import('../ledger/table')).createLedger(options));
+}
+
+/**
+ * A ledger whose implementation's module (the Table ledger is the largest of the app's own) is loaded on
+ * first use, so the functions that never touch the ledger do not pay for it on a cold start.
+ */
+function lazyLedger(open: () => Promise<Ledger>): Ledger {
+    const load = lazy(open);
     return {
         create: async (record) => (await load()).create(record),
         get: async (id) => (await load()).get(id),

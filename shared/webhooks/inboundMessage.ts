@@ -2,7 +2,8 @@
  * Inbound messages from Twilio's Messaging webhook, recorded in the ledger.
  */
 
-import type { Ledger } from '../ledger/table';
+import type { Ledger } from '../ledger/contract';
+import { newRecord } from '../ledger/rules';
 
 /**
  * Whether a request to the Messaging webhook is a message status callback rather than an inbound message
@@ -30,23 +31,24 @@ export async function recordInboundMessage(
     if (isMessageStatusCallback(form)) return 'not-inbound';
     const sid = form.get('MessageSid') ?? form.get('SmsMessageSid');
     if (sid === null || !/^(SM|MM)[0-9a-fA-F]{32}$/.test(sid)) return 'invalid';
-    const at = now().toISOString();
     const body = form.get('Body') ?? '';
     const mediaCount = Number(form.get('NumMedia') ?? '0');
-    return ledger.create({
-        id: sid,
-        direction: 'inbound',
-        type: 'sms',
-        ...(form.get('To') === null ? {} : { to: form.get('To') ?? '' }),
-        ...(form.get('From') === null ? {} : { from: form.get('From') ?? '' }),
-        bodyLength: body.length,
-        body,
-        mediaCount: Number.isInteger(mediaCount) && mediaCount >= 0 ? mediaCount : 0,
-        sid,
-        status: 'received',
-        history: [{ status: 'received', at, source: 'twilio' }],
-        attempts: 0,
-        createdAt: at,
-        updatedAt: at,
-    });
+    return ledger.create(
+        newRecord(
+            {
+                id: sid,
+                direction: 'inbound',
+                type: 'sms',
+                status: 'received',
+                source: 'twilio',
+                to: form.get('To') ?? undefined,
+                from: form.get('From') ?? undefined,
+                bodyLength: body.length,
+                body,
+                mediaCount: Number.isInteger(mediaCount) && mediaCount >= 0 ? mediaCount : 0,
+                sid,
+            },
+            now(),
+        ),
+    );
 }

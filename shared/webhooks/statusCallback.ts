@@ -9,7 +9,8 @@
  * an id that has none.
  */
 
-import type { Ledger, LedgerRecord } from '../ledger/table';
+import type { Ledger, LedgerRecord } from '../ledger/contract';
+import { newRecord } from '../ledger/rules';
 import { applyStatus } from '../ledger/status';
 
 const ID = /^[A-Za-z0-9._~:-]{1,200}$/;
@@ -143,20 +144,20 @@ async function recordUnderSid(
     let kind: 'updated' | 'unchanged' | 'recorded-unknown' = 'unchanged';
     const stored = await ledger.update(sid, (current) => {
         kind = 'unchanged';
-        const base: LedgerRecord = current ?? {
-            id: sid,
-            direction: form.get('Direction')?.startsWith('inbound') === true ? 'inbound' : 'outbound',
-            type: callback.type,
-            ...(callback.to === null ? {} : { to: callback.to }),
-            ...(callback.from === null ? {} : { from: callback.from }),
-            mediaCount: 0,
-            sid,
-            status: 'unknown',
-            history: [],
-            attempts: 0,
-            createdAt: at,
-            updatedAt: at,
-        };
+        const base: LedgerRecord =
+            current ??
+            newRecord(
+                {
+                    id: sid,
+                    direction: form.get('Direction')?.startsWith('inbound') === true ? 'inbound' : 'outbound',
+                    type: callback.type,
+                    status: 'unknown',
+                    to: callback.to ?? undefined,
+                    from: callback.from ?? undefined,
+                    sid,
+                },
+                at,
+            );
         const next = applyStatus({ ...base, sid: base.sid ?? sid }, statusEvent(callback));
         if (current === undefined) {
             kind = 'recorded-unknown';

@@ -4,16 +4,15 @@
  * kind of mutation, reads, SID look-ups, list queries followed to their last page, and invalid input of
  * each kind — run against both (the Table ledger on Azurite, started on free ports) and every result or
  * error is compared.
+ *
+ * Beyond the contract suite (test/support/ledgerContract.ts), which checks each ledger on its own, this
+ * compares the two exactly on random input, including where Table storage refuses what the rules accept
+ * (over-long values and keys), which the in-memory ledger imitates.
  */
 
 import { startAzurite, type Azurite } from '../../local/azurite';
-import {
-    createLedger,
-    type Ledger,
-    type LedgerRecord,
-    type ListQuery,
-    type StatusEvent,
-} from '../../shared/ledger/table';
+import type { Ledger, LedgerRecord, ListQuery, StatusEvent } from '../../shared/ledger/contract';
+import { createLedger } from '../../shared/ledger/table';
 import { fuzzSeed, randomText, Rng } from '../support/fuzzRandom';
 import { createMemoryLedger } from '../support/memoryLedger';
 

@@ -41,7 +41,7 @@ import {
     setDependencies,
     type AppDependencies,
 } from '../../shared/platform/dependencies';
-import type { Ledger, LedgerRecord } from '../../shared/ledger/table';
+import type { Ledger, LedgerRecord } from '../../shared/ledger/contract';
 import { createSecretProvider } from '../../shared/platform/secrets';
 import {
     dropNonXmlChars,

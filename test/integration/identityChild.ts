@@ -12,7 +12,7 @@
 import { createInterface } from 'node:readline';
 import { parseConfig } from '../../shared/platform/config';
 import { createDependencies } from '../../shared/platform/dependencies';
-import type { LedgerRecord } from '../../shared/ledger/table';
+import type { LedgerRecord } from '../../shared/ledger/contract';
 
 export interface IdentityCommand {
     readonly op: 'coldStart' | 'ledgerCreate' | 'ledgerGet' | 'enqueue' | 'authToken' | 'apiKeySecret';

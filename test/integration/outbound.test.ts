@@ -9,7 +9,7 @@
 
 import { SecretUnavailableError } from '../../shared/platform/errors';
 import { createSecretProvider, DEFAULT_MIN_REFRESH_INTERVAL_MS } from '../../shared/platform/secrets';
-import type { Ledger, LedgerRecord } from '../../shared/ledger/table';
+import type { Ledger, LedgerRecord } from '../../shared/ledger/contract';
 import {
     DEFAULT_CLAIM_LEASE_MS,
     processOutbound,

@@ -11,7 +11,7 @@ import { HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { QueueClient } from '@azure/storage-queue';
 import { validateRequest } from 'twilio/lib/webhooks/webhooks';
 import { newSid } from '../../local/sandbox/resources';
-import type { Ledger, LedgerRecord } from '../../shared/ledger/table';
+import type { Ledger, LedgerRecord } from '../../shared/ledger/contract';
 import { getMessage, listMessages } from '../../shared/api/read';
 import { sendCall, sendMessage, type SendDependencies } from '../../shared/api/send';
 import {

@@ -26,7 +26,7 @@
 import type { DequeuedMessageItem, QueueClient } from '@azure/storage-queue';
 import * as lib from '@azure/functions';
 import type { Twilio, TwilioClientFactory } from '../../shared/platform/twilioClient';
-import type { Ledger, LedgerRecord } from '../../shared/ledger/table';
+import type { Ledger, LedgerRecord } from '../../shared/ledger/contract';
 import type { CoreFunctionMetadata, RegisteredFunction } from '../../local/host/functionsCore';
 import type { HostLogger } from '../../local/host/invoke';
 import type { QueueSettings } from '../../local/host/loader';

@@ -8,7 +8,8 @@
 
 import { startAzurite, type Azurite } from '../../local/azurite';
 import { generateTestCredentials, startTwilioSandbox, type TwilioSandbox } from '../../local/sandbox/sandbox';
-import { createLedger, type Ledger } from '../../shared/ledger/table';
+import type { Ledger } from '../../shared/ledger/contract';
+import { createLedger } from '../../shared/ledger/table';
 import type { OutboundDependencies, OutboundLogger } from '../../shared/outbound/pipeline';
 import { createStaticSecretProvider, type SecretProvider } from '../../shared/platform/secrets';
 import { createTwilioClientFactory, type TwilioClientFactory } from '../../shared/platform/twilioClient';

@@ -1,4 +1,4 @@
-import type { LedgerRecord, MessageKind, StatusEvent } from '../../../shared/ledger/table';
+import type { LedgerRecord, MessageKind, StatusEvent } from '../../../shared/ledger/contract';
 import { applyStatus, isTerminal, statusRank, type StatusUpdate } from '../../../shared/ledger/status';
 
 const SID = 'SM0123456789abcdef0123456789abcdef';
