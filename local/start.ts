@@ -271,7 +271,6 @@ async function start(started: Started, options: StartOptions): Promise<void> {
     });
     if (build !== undefined) {
         build.onBuilt(async () => {
-            console.log('Build succeeded: reloading the functions (Azurite and the sandbox keep running).');
             await app.reload();
             recordApp();
         });
@@ -307,9 +306,10 @@ function startBuildWatcher(appDir: string, started: Started): BuildWatcher {
     const firstBuild = new Promise<void>((resolve) => {
         first = resolve;
     });
-    const schedule = () => {
+    const schedule = (why: string) => {
         const next = reload;
         if (next === undefined) return;
+        console.log(`${why}: reloading the functions (Azurite and the sandbox keep running).`);
         running = running.then(next).catch((error: unknown) => {
             // The host printed why it could not start; the next build tries again.
             if (!(error instanceof HostStartError)) consoleLogger('error', String(error));
@@ -325,7 +325,7 @@ function startBuildWatcher(appDir: string, started: Started): BuildWatcher {
         if (first !== undefined) {
             first();
             first = undefined;
-        } else if (done[1] === '0') schedule();
+        } else if (done[1] === '0') schedule('Build succeeded');
         else console.error('Build failed: the functions keep running the last successful build.');
     });
     child.once('exit', (code) => {
@@ -335,7 +335,7 @@ function startBuildWatcher(appDir: string, started: Started): BuildWatcher {
         }
     });
     createInterface({ input: process.stdin }).on('line', (line) => {
-        if (line.trim() === 'rs') schedule();
+        if (line.trim() === 'rs') schedule('rs');
     });
     return {
         firstBuild,
