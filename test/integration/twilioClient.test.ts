@@ -1,15 +1,15 @@
-import { parseConfig } from '../../../shared/platform/config';
-import { createDependencies } from '../../../shared/platform/dependencies';
-import { ConfigError } from '../../../shared/platform/errors';
+import { parseConfig } from '../../shared/platform/config';
+import { createDependencies } from '../../shared/platform/dependencies';
+import { ConfigError } from '../../shared/platform/errors';
 import {
     createSecretProvider,
     createStaticSecretProvider,
     type SecretProvider,
-} from '../../../shared/platform/secrets';
-import { createTwilioClientFactory, RATE_LIMIT_RETRY } from '../../../shared/platform/twilioClient';
-import { validateTwilioWebhook } from '../../../shared/webhooks/signature';
-import { startFakeTwilioApi, type FakeTwilioApi } from '../../fakes/twilioApi';
-import { signedWebhookRequest, testContext } from '../../support/webhooks';
+} from '../../shared/platform/secrets';
+import { createTwilioClientFactory, RATE_LIMIT_RETRY } from '../../shared/platform/twilioClient';
+import { validateTwilioWebhook } from '../../shared/webhooks/signature';
+import { startFakeTwilioApi, type FakeTwilioApi } from '../fakes/twilioApi';
+import { signedWebhookRequest, testContext } from '../support/webhooks';
 
 const SID = 'AC0123456789abcdef0123456789abcdef';
 const TOKEN = 'token-one-0123456789abcdef012345';

@@ -4,10 +4,10 @@ import twilio from 'twilio';
 import RequestClient from 'twilio/lib/base/RequestClient';
 import RestException from 'twilio/lib/base/RestException';
 import TwilioServiceException from 'twilio/lib/base/TwilioServiceException';
-import { ConfigError, SecretUnavailableError } from '../../../shared/platform/errors';
-import { OutboundValidationError } from '../../../shared/outbound/message';
-import { classifySendError, describeSendError, maskPhoneNumbers } from '../../../shared/outbound/sendErrors';
-import { closeServer, listen, trackSockets } from '../../fakes/servers';
+import { ConfigError, SecretUnavailableError } from '../../shared/platform/errors';
+import { OutboundValidationError } from '../../shared/outbound/message';
+import { classifySendError, describeSendError, maskPhoneNumbers } from '../../shared/outbound/sendErrors';
+import { closeServer, listen, trackSockets } from '../fakes/servers';
 
 const SID = 'AC0123456789abcdef0123456789abcdef';
 const TOKEN = 'secret-token-0123456789abcdef0123';
