@@ -67,10 +67,10 @@ export function defaultVoiceUrl(publicBaseUrl: string | undefined): string | und
     return publicBaseUrl === undefined ? undefined : appUrl(publicBaseUrl, ROUTES.voice);
 }
 
-// TwiML `action` URLs (a <Gather> or <Record> of the voice flows, a <Dial> outcome) are built here too,
-// as functions of the public base URL and the flow's state next to statusCallbackUrl, each on a route
-// added to ROUTES and registered by its function file; absolute, because Twilio signs the URL it requests
-// and receiveTwilioWebhook checks it against the public URL.
+// ---- TwiML action URLs ---------------------------------------------------------------------------------
+// The voice flows' <Gather> / <Record> / <Dial> `action` URLs go here, built as statusCallbackUrl is: on a
+// route added to ROUTES (which the flow's function file registers), absolute on the public base URL,
+// because Twilio signs the URL it requests and the webhook check rebuilds it from that base.
 
 /**
  * The route among `routes` that `url` was requested on, from the last segment of its path (a proxy may
