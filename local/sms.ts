@@ -19,26 +19,11 @@ import { parseArgs } from 'node:util';
 import { describeRequestError, messageOf } from './sandbox/callbacks';
 import { simulateInboundSms } from './sandbox/inbound';
 import { isMessageRecipient, SANDBOX_NUMBER } from './sandbox/resources';
-import { readSandboxState, SANDBOX_STATE_FILE } from './sandbox/state';
-import {
-    APP_STATE_FILE,
-    effectiveSettings,
-    findAppDir,
-    isProcessAlive,
-    localPaths,
-    readAppState,
-    readLocalSettings,
-    SETTINGS_FILE,
-} from './settings';
+import { resolveWebhookTarget, type WebhookCliIo, type WebhookTarget } from './webhookTarget';
+import { APP_STATE_FILE } from './settings';
 
-export interface SmsCliIo {
-    /** Where to look for the app (its `local.settings.json` and `.azurite/`). */
-    cwd: string;
-    env: Readonly<Record<string, string | undefined>>;
-    stdout: (text: string) => void;
-    stderr: (text: string) => void;
-    fetch: typeof fetch;
-}
+/** The command's view of its process (see {@link WebhookCliIo}). */
+export type SmsCliIo = WebhookCliIo;
 
 const USAGE = `Usage: npm run sms -- --from <number> --body <text> [--to <number>] [--url <webhook>] [--media <url>]...
 
@@ -93,9 +78,9 @@ export async function main(argv: readonly string[], io: SmsCliIo): Promise<numbe
         if (!/^https?:\/\//i.test(media)) return usageError(`--media ${media} is not an http(s) URL`);
     }
 
-    let target: Target;
+    let target: WebhookTarget;
     try {
-        target = resolveTarget(io, values.url);
+        target = resolveWebhookTarget(io, 'sms', values.url);
     } catch (error) {
         io.stderr(`${messageOf(error)}\n`);
         return 1;
@@ -136,96 +121,6 @@ export async function main(argv: readonly string[], io: SmsCliIo): Promise<numbe
         );
     }
     return 1;
-}
-
-interface Target {
-    url: string;
-    signatureUrl: string | undefined;
-    accountSid: string;
-    authToken: string;
-    /** Where the token came from, for messages. */
-    source: string;
-}
-
-/** The webhook URL and the credentials to sign with, from the settings or the sandbox state. */
-function resolveTarget(io: SmsCliIo, url: string | undefined): Target {
-    const appDir = findAppDir(io.cwd);
-    const { settingsFile, stateDir } = localPaths(appDir, io.env);
-    const local = readLocalSettings(settingsFile);
-    const settings = effectiveSettings(local.values, io.env);
-    const fromSettings = (name: string) => {
-        const value = settings[name]?.trim() ?? '';
-        return value === '' ? undefined : value;
-    };
-
-    let accountSid = fromSettings('TWILIO_ACCOUNT_SID');
-    let authToken = fromSettings('TWILIO_AUTH_TOKEN');
-    let publicBaseUrl = fromSettings('PUBLIC_BASE_URL');
-    let source = `TWILIO_AUTH_TOKEN from ${SETTINGS_FILE}`;
-    // While npm start runs the app on the sandbox, the app validates with the sandbox's token, whatever
-    // the settings file says (npm start removes the state file when it uses a real account).
-    const state = readSandboxState(stateDir);
-    if (state !== undefined) {
-        accountSid = state.accountSid;
-        authToken = state.authToken;
-        publicBaseUrl = state.appUrl ?? publicBaseUrl;
-        source = `the Twilio sandbox's token from ${SANDBOX_STATE_FILE}`;
-    } else if (authToken === undefined) {
-        throw new Error(
-            `No auth token to sign the webhook with: TWILIO_AUTH_TOKEN is empty in ${SETTINGS_FILE} and no ` +
-                `Twilio sandbox is running (${SANDBOX_STATE_FILE} is missing). Start the app with npm start, ` +
-                `or set TWILIO_AUTH_TOKEN to the token the app validates with.`,
-        );
-    }
-
-    const webhook =
-        url ??
-        `${runningAppUrl(stateDir) ?? `http://localhost:${io.env.PORT ?? String(local.httpPort ?? 7071)}`}/api/sms`;
-    let parsed: URL;
-    try {
-        parsed = new URL(webhook);
-    } catch {
-        throw new Error(`--url ${webhook} is not a URL`);
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-        throw new Error(`--url ${webhook} is not an http(s) URL`);
-    }
-    return {
-        url: webhook,
-        signatureUrl:
-            publicBaseUrl === undefined
-                ? undefined
-                : publicBaseUrl.replace(/\/+$/, '') + pathAndQuery(webhook),
-        accountSid: accountSid ?? `AC${'0'.repeat(32)}`,
-        authToken,
-        source,
-    };
-}
-
-/**
- * The base URL of the app `npm start` runs, from its state file; `undefined` when `npm start` is not running.
- *
- * @throws Error when the file was left by an `npm start` that is no longer running (it was killed).
- */
-function runningAppUrl(stateDir: string): string | undefined {
-    const state = readAppState(stateDir);
-    if (state === undefined) return undefined;
-    if (!isProcessAlive(state.pid)) {
-        throw new Error(
-            `${APP_STATE_FILE} says the app runs at ${state.url}, but the npm start that wrote it (pid ${String(state.pid)}) ` +
-                `is no longer running. Start the app with npm start (which rewrites the file), or pass --url.`,
-        );
-    }
-    return state.url.replace(/\/+$/, '');
-}
-
-/** The path and query of `url` exactly as written (as the app rebuilds its signed URL). */
-function pathAndQuery(url: string): string {
-    const schemeEnd = url.indexOf('://');
-    const pathStart = url.indexOf('/', schemeEnd + 3);
-    if (pathStart !== -1) return url.slice(pathStart);
-    const queryStart = url.indexOf('?', schemeEnd + 3);
-    return queryStart === -1 ? '/' : `/${url.slice(queryStart)}`;
 }
 
 if (require.main === module) {
