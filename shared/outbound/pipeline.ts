@@ -6,15 +6,17 @@
  * When an earlier attempt's outcome is unknown (it died, or the request timed out after it may have
  * reached Twilio), the message is looked up at Twilio before anything is sent again.
  *
+ * Every change to the record is a pure transition of shared/outbound/transitions.ts (claim, record the
+ * SID, permanent and transient failure, rejected, dead-letter), run as a `Ledger.update` mutator; this
+ * module sequences them with Twilio and logs the outcome.
+ *
  * Each delivery logs one outcome line (shared/platform/outcomes.ts) with the message's id and the delivery count:
  * sent, failed, rejected, conflict, already-sent, already-final, found-at-twilio, retrying (before the
  * error is rethrown) or dead-lettered (the last attempt, when it records that).
  */
 
 import { randomUUID } from 'node:crypto';
-import type { Ledger, LedgerRecord } from '../ledger/contract';
-import { newRecord } from '../ledger/rules';
-import { applyStatus, isTerminal } from '../ledger/status';
+import type { Ledger } from '../ledger/contract';
 import {
     decodeQueueItem,
     describeFieldErrors,
@@ -29,7 +31,20 @@ import {
 import { outcomeLine, subjectOf } from '../platform/outcomes';
 import { defaultVoiceUrl, statusCallbackUrl } from '../platform/routes';
 import type { Twilio, TwilioClientFactory } from '../platform/twilioClient';
-import { classifySendError, describeSendError } from './sendErrors';
+import { classifySendError, describeSendError, type SendErrorClass } from './sendErrors';
+import {
+    abandonedClaim,
+    claim,
+    deadLetterAfterLastAttempt,
+    permanentFailure,
+    recordSid,
+    rejected,
+    transientFailure,
+    type ClaimResult,
+    type TwilioSend,
+} from './transitions';
+
+export { CONFLICTING_COPY, deadLetter } from './transitions';
 
 /** How long a claim keeps other copies of a message from sending; longer than a Twilio create can take. */
 export const DEFAULT_CLAIM_LEASE_MS = 60_000;
@@ -76,9 +91,6 @@ export type OutboundOutcome =
     | { kind: 'failed'; id: string; code: string | undefined; message: string }
     /** A copy whose request differs from the one recorded under its id: never sent. */
     | { kind: 'conflict'; id: string };
-
-/** The history status that notes a refused queue copy of another request under a record's id. */
-export const CONFLICTING_COPY = 'conflicting-copy';
 
 /** A failure worth retrying: the queue function rethrows it so the host redelivers the message. */
 export class TransientSendError extends Error {
@@ -157,22 +169,12 @@ export async function processOutbound(
         // is at hand (the poison function confirms it).
         const found = await recoverAbandonedSend(deps, id, request, attempt).catch(() => undefined);
         if (found !== undefined) return found;
+        const reason = describeSendError(error);
         let deadLettered = false as boolean; // set by the ledger's mutate callback
         await deps.ledger.update(id, (current) => {
-            deadLettered = false;
-            if (
-                current === undefined ||
-                current.sid !== undefined ||
-                isTerminal(current.type, current.status)
-            ) {
-                return undefined;
-            }
-            // Another invocation holds a live claim (a duplicate copy is sending right now): its outcome,
-            // not this attempt's failure, decides; the poison function looks again later.
-            if (current.claim !== undefined && Date.parse(current.claim.leaseUntil) > now().getTime())
-                return undefined;
-            deadLettered = true;
-            return deadLetter(current, describeSendError(error), now());
+            const next = deadLetterAfterLastAttempt(current, { now: now(), reason });
+            deadLettered = next !== undefined;
+            return next;
         });
         // Only the invocation that wrote `dead-lettered` says so; otherwise the poison function decides.
         if (deadLettered)
@@ -203,18 +205,12 @@ export async function recoverAbandonedSend(
     request: OutboundRequest,
     attempt?: number,
 ): Promise<OutboundOutcome | undefined> {
-    const record = await deps.ledger.get(id);
-    if (record?.claim === undefined || record.sid !== undefined) return undefined;
+    const abandoned = abandonedClaim(await deps.ledger.get(id));
+    if (abandoned === undefined) return undefined;
     const client = await deps.twilio.get();
-    const found = await findEarlierSend(
-        deps.ledger,
-        id,
-        client,
-        request,
-        Date.parse(record.claim.at) - LOOKUP_SKEW_MS,
-    );
+    const found = await findEarlierSend(deps.ledger, id, client, request, Date.parse(abandoned.at));
     if (found === undefined) return undefined;
-    await recordSid(deps, id, record.claim.token, found, deps.now ?? (() => new Date()));
+    await saveSid(deps.ledger, id, abandoned.token, found, deps.now ?? (() => new Date()));
     deps.log.log(
         outcomeLine({
             event: `${subjectOf(request.type)}.found-at-twilio`,
@@ -227,6 +223,7 @@ export async function recoverAbandonedSend(
     return { kind: 'found-at-twilio', id, sid: found.sid };
 }
 
+/** One attempt at one message: claim it, look for an earlier send when needed, send, record the outcome. */
 async function send(
     deps: OutboundDependencies,
     id: string,
@@ -239,77 +236,52 @@ async function send(
     const subject = subjectOf(request.type);
     const token = randomUUID();
     const leaseMs = deps.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS;
-    let earlierClaim: string | undefined;
-    let conflict = false as boolean; // set by the ledger's mutate callback
+    const summary = summarize(request);
     // The token first: if Key Vault is unreachable, fail before claiming, so the retry is not held off by
     // a claim that never called Twilio.
-    let client = await deps.twilio.get();
+    const client = await deps.twilio.get();
 
-    const claimed = await ledger.update(id, (current) => {
-        const at = now();
-        earlierClaim = undefined;
-        conflict = current?.fingerprint !== undefined && current.fingerprint !== fingerprint;
-        if (current !== undefined && conflict) return noteConflictingCopy(current, at);
-        if (current !== undefined) {
-            if (current.sid !== undefined || isTerminal(current.type, current.status)) return undefined;
-            if (current.claim !== undefined) {
-                if (Date.parse(current.claim.leaseUntil) > at.getTime()) return undefined;
-                earlierClaim = current.claim.at;
-            }
-        }
-        const base = current ?? queuedRecord(id, request, fingerprint, at);
-        return {
-            ...base,
-            // A record from before fingerprints were kept takes this request's.
-            fingerprint: base.fingerprint ?? fingerprint,
-            status: 'sending',
-            attempts: base.attempts + 1,
-            claim: {
-                token,
-                at: at.toISOString(),
-                leaseUntil: new Date(at.getTime() + leaseMs).toISOString(),
-            },
-            updatedAt: at.toISOString(),
-        };
+    let claimed = undefined as ClaimResult | undefined; // set by the ledger's mutate callback
+    const stored = await ledger.update(id, (current) => {
+        const step = claim(current, { id, summary, fingerprint, token, now: now(), leaseMs });
+        claimed = step.result;
+        return step.next;
     });
-    if (claimed === undefined) throw new Error(`The ledger returned no record for ${id}`);
-    if (conflict) {
-        // Not sent: this queue copy is another request than the one recorded under its id.
-        log.warn(outcomeLine({ event: `${subject}.conflict`, id, attempt }));
-        return { kind: 'conflict', id };
-    }
-    if (claimed.sid !== undefined) {
-        log.log(
-            outcomeLine({
-                event: `${subject}.already-sent`,
-                id,
-                sid: claimed.sid,
-                status: claimed.status,
-                attempt,
-            }),
-        );
-        return { kind: 'already-sent', id, sid: claimed.sid };
-    }
-    if (claimed.claim?.token !== token) {
-        if (isTerminal(claimed.type, claimed.status)) {
+    if (stored === undefined || claimed === undefined)
+        throw new Error(`The ledger returned no record for ${id}`);
+    switch (claimed.kind) {
+        case 'conflict':
+            // Not sent: this queue copy is another request than the one recorded under its id.
+            log.warn(outcomeLine({ event: `${subject}.conflict`, id, attempt }));
+            return { kind: 'conflict', id };
+        case 'already-sent':
+            log.log(
+                outcomeLine({
+                    event: `${subject}.already-sent`,
+                    id,
+                    sid: claimed.sid,
+                    status: claimed.status,
+                    attempt,
+                }),
+            );
+            return { kind: 'already-sent', id, sid: claimed.sid };
+        case 'already-final':
             log.log(outcomeLine({ event: `${subject}.already-final`, id, status: claimed.status, attempt }));
             return { kind: 'already-final', id, status: claimed.status };
-        }
-        throw new TransientSendError(`Outbound ${id} is being sent by another invocation; retrying later`);
+        case 'held':
+            throw new TransientSendError(
+                `Outbound ${id} is being sent by another invocation; retrying later`,
+            );
+        case 'claimed':
+            break;
     }
 
-    if (earlierClaim !== undefined) {
+    if (claimed.earlierClaimAt !== undefined) {
         // An earlier attempt claimed this message and never recorded an outcome: it may have reached
         // Twilio. Resending blindly could send twice, so ask Twilio first.
-        const found = await findEarlierSend(
-            ledger,
-            id,
-            client,
-            request,
-            Date.parse(earlierClaim) - LOOKUP_SKEW_MS,
-        );
+        const found = await findEarlierSend(ledger, id, client, request, Date.parse(claimed.earlierClaimAt));
         if (found !== undefined) {
-            await recordSid(deps, id, token, found, now);
+            await saveSid(ledger, id, token, found, now);
             // A warning: an attempt that died after reaching Twilio is worth noticing.
             log.warn(
                 outcomeLine({
@@ -324,125 +296,93 @@ async function send(
         }
     }
 
+    const created = await createAtTwilio(deps, client, id, request);
+    if (created.ok) {
+        await saveSid(ledger, id, token, created.send, now);
+        const { sid, status } = created.send;
+        log.log(outcomeLine({ event: `${subject}.sent`, id, sid, status, attempt }));
+        return { kind: 'sent', id, sid, status };
+    }
+    const { error, verdict } = created;
+    if (verdict.kind === 'permanent') {
+        const { code, message } = verdict;
+        await ledger.update(id, (current) => permanentFailure(current, { token, now: now(), code, message }));
+        // Twilio's reason stays in the record (errorMessage); the line carries its code.
+        log.warn(outcomeLine({ event: `${subject}.failed`, id, status: 'failed', code, attempt }));
+        return { kind: 'failed', id, code, message };
+    }
+    const reason = describeSendError(error);
+    const mayHaveBeenCreated = verdict.kind === 'transient' && verdict.mayHaveBeenCreated;
+    await ledger.update(id, (current) =>
+        transientFailure(current, { token, now: now(), reason, mayHaveBeenCreated }),
+    );
+    throw new TransientSendError(`Outbound ${id}: ${reason}; will retry`, { cause: error });
+}
+
+/**
+ * Creates the message or call at Twilio: the send, or the error and how it classifies. An authentication
+ * failure re-reads the token once (it may have been rotated; the re-read is rate-limited) and tries again.
+ */
+async function createAtTwilio(
+    deps: OutboundDependencies,
+    client: Twilio,
+    id: string,
+    request: OutboundRequest,
+): Promise<{ ok: true; send: TwilioSend } | { ok: false; error: unknown; verdict: SendErrorClass }> {
     const { defaults, defaultVoiceUrl: voiceUrl } = parseOptions(deps);
     const context = {
         id,
         defaults,
         statusCallbackUrl: (messageId: string) => statusCallbackUrl(deps.publicBaseUrl, messageId),
     };
-    let created: { sid: string; status: string; from: string };
-    for (let attempt = 1; ; attempt++) {
+    for (let tries = 1; ; tries++) {
         try {
-            created =
+            const send =
                 request.type === 'sms'
                     ? await client.messages.create(toMessageCreateParams(request, context))
                     : await client.calls.create(
                           await toCallCreateParams(request, { ...context, defaultVoiceUrl: voiceUrl }),
                       );
-            break;
+            return { ok: true, send };
         } catch (error) {
             const verdict = classifySendError(error);
-            if (verdict.kind === 'auth' && attempt === 1) {
-                // The token may have been rotated: re-read it once (rate-limited) and retry with it.
+            if (verdict.kind === 'auth' && tries === 1) {
                 const fresh = await deps.twilio.refreshAfterAuthFailure();
                 if (fresh !== undefined) {
                     client = fresh;
                     continue;
                 }
             }
-            if (verdict.kind === 'permanent') {
-                await ledger.update(id, (current) =>
-                    current === undefined
-                        ? undefined
-                        : releaseClaim(
-                              {
-                                  ...(applyStatus(current, {
-                                      status: 'failed',
-                                      at: now().toISOString(),
-                                      source: 'app',
-                                      errorCode: verdict.code,
-                                      errorMessage: verdict.message,
-                                  }) ?? current),
-                              },
-                              token,
-                          ),
-                );
-                // Twilio's reason stays in the record (errorMessage); the line carries its code.
-                log.warn(
-                    outcomeLine({
-                        event: `${subject}.failed`,
-                        id,
-                        status: 'failed',
-                        code: verdict.code,
-                        attempt,
-                    }),
-                );
-                return { kind: 'failed', id, code: verdict.code, message: verdict.message };
-            }
-            const mayHaveBeenCreated = verdict.kind === 'transient' ? verdict.mayHaveBeenCreated : false;
-            await ledger.update(id, (current) => {
-                if (current?.claim?.token !== token) return undefined;
-                const at = now().toISOString();
-                return {
-                    ...current,
-                    errorMessage: describeSendError(error),
-                    // Twilio may have the message: keep the claim but end its lease now, so the next
-                    // attempt looks it up before sending. Otherwise nothing was created: drop the claim.
-                    claim: mayHaveBeenCreated ? { ...current.claim, leaseUntil: at } : undefined,
-                    updatedAt: at,
-                };
-            });
-            throw new TransientSendError(`Outbound ${id}: ${describeSendError(error)}; will retry`, {
-                cause: error,
-            });
+            return { ok: false, error, verdict };
         }
     }
-    await recordSid(deps, id, token, created, now);
-    log.log(outcomeLine({ event: `${subject}.sent`, id, sid: created.sid, status: created.status, attempt }));
-    return { kind: 'sent', id, sid: created.sid, status: created.status };
 }
 
 /** Records the SID (and the sender Twilio used, when the message named none) of a send. */
-async function recordSid(
-    deps: Pick<OutboundDependencies, 'ledger'>,
+async function saveSid(
+    ledger: Ledger,
     id: string,
     token: string,
-    send: { sid: string; status: string; from: string | null },
+    send: TwilioSend,
     now: () => Date,
 ): Promise<void> {
-    const { sid, status } = send;
-    await deps.ledger.update(id, (current) => {
-        if (current === undefined) return undefined;
-        if (current.sid !== undefined && current.sid !== sid) {
-            // A status callback (carrying our id) got here first with the same send; keep what it recorded.
-            return undefined;
-        }
-        const from = current.from ?? (send.from === null || send.from === '' ? undefined : send.from);
-        const withSid = releaseClaim(
-            { ...current, sid, ...(from === undefined ? {} : { from }), errorMessage: undefined },
-            token,
-        );
-        return (
-            applyStatus(withSid, { status, at: now().toISOString(), source: 'twilio', sid }) ?? {
-                ...withSid,
-                updatedAt: now().toISOString(),
-            }
-        );
-    });
+    await ledger.update(id, (current) => recordSid(current, { token, send, now: now() }));
 }
 
 /**
  * Looks for a message or call Twilio already has for this request: outbound, to the same number (from the
- * same sender, with the same body), created after `sinceMs`, and not recorded under another id — so a
- * same-text message sent for another record is never taken for ours. Oldest match first.
+ * same sender, with the same body), created no earlier than shortly before `claimedAtMs` (Twilio's
+ * clock), and not recorded under another id — so a same-text message sent for another record is never
+ * taken for ours. Oldest match first.
  */
 async function findEarlierSend(
     ledger: Ledger,
     id: string,
     client: Twilio,
     request: OutboundRequest,
-    sinceMs: number,
+    claimedAtMs: number,
 ): Promise<{ sid: string; status: string; from: string } | undefined> {
+    const sinceMs = claimedAtMs - LOOKUP_SKEW_MS;
     const filter = {
         to: request.to,
         ...(request.from === undefined ? {} : { from: request.from }),
@@ -468,33 +408,7 @@ async function findEarlierSend(
     return undefined;
 }
 
-function queuedRecord(id: string, request: OutboundRequest, fingerprint: string, at: Date): LedgerRecord {
-    return newRecord({ ...summarize(request), id, fingerprint, direction: 'outbound', status: 'queued' }, at);
-}
-
-/**
- * The record with a note that a queue copy of another request under its id was refused (once: the note
- * is deduplicated like any status event); undefined when it is already noted.
- */
-function noteConflictingCopy(record: LedgerRecord, at: Date): LedgerRecord | undefined {
-    return applyStatus(record, {
-        status: CONFLICTING_COPY,
-        at: at.toISOString(),
-        source: 'app',
-        detail: 'a queue copy of another request under this id was not sent (its fingerprint differs)',
-    });
-}
-
-function releaseClaim(record: LedgerRecord, token: string): LedgerRecord {
-    return record.claim?.token === token ? { ...record, claim: undefined } : record;
-}
-
-function deadLetter(record: LedgerRecord, reason: string, at: Date): LedgerRecord {
-    const moved =
-        applyStatus(record, { status: 'dead-lettered', at: at.toISOString(), source: 'app' }) ?? record;
-    return { ...moved, claim: undefined, errorMessage: reason, updatedAt: at.toISOString() };
-}
-
+/** Records an invalid queue copy as `rejected` (never over an accepted message) and logs it. */
 async function reject(
     deps: OutboundDependencies,
     id: string,
@@ -503,28 +417,8 @@ async function reject(
     attempt: number,
 ): Promise<OutboundOutcome> {
     const text = describeFieldErrors(errors);
-    const at = (deps.now ?? (() => new Date()))();
-    await deps.ledger.update(id, (current) => {
-        // An invalid copy never overwrites a message that was accepted under the same id.
-        if (current !== undefined) return undefined;
-        const partial = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
-        const record = newRecord(
-            {
-                id,
-                direction: 'outbound',
-                type: partial.type === 'call' ? 'call' : 'sms',
-                status: 'queued',
-                to: typeof partial.to === 'string' ? partial.to : undefined,
-                attempts: 1,
-            },
-            at,
-        );
-        return {
-            ...(applyStatus(record, { status: 'rejected', at: at.toISOString(), source: 'app' }) ?? record),
-            errorCode: 'validation',
-            errorMessage: text,
-        };
-    });
+    const now = (deps.now ?? (() => new Date()))();
+    await deps.ledger.update(id, (current) => rejected(current, { id, value, errors: text, now }));
     const partial = typeof value === 'object' && value !== null ? (value as { type?: unknown }) : {};
     // The field errors stay in the record (errorMessage): a payload's field names are not for the log.
     deps.log.warn(
@@ -537,5 +431,3 @@ async function reject(
     );
     return { kind: 'rejected', id, errors: text };
 }
-
-export { deadLetter };

@@ -5,16 +5,18 @@
  * when this call recorded it, `found-at-twilio` when Twilio had the send after all, and `poisoned`
  * (information) when the record was already final — usually `dead-lettered` by the outbound function's
  * last attempt, which logged the dead letter itself.
+ *
+ * The record's change is shared/outbound/transitions.ts `poisonDeadLetter`; this module finds the id,
+ * asks Twilio first when an attempt's outcome is unknown, and logs.
  */
 
 import { createHash } from 'node:crypto';
-import type { Ledger, LedgerRecord } from '../ledger/contract';
+import type { Ledger } from '../ledger/contract';
 import { lazy } from '../platform/lazy';
-import { newRecord } from '../ledger/rules';
-import { applyStatus } from '../ledger/status';
 import type { OutboundLogger } from './pipeline';
 import { outcomeLine, subjectOf } from '../platform/outcomes';
 import type { TwilioClientFactory } from '../platform/twilioClient';
+import { abandonedClaim, poisonDeadLetter, type PoisonKind } from './transitions';
 
 const outboundMessage = lazy(() => import('./message'));
 const outboundPipeline = lazy(() => import('./pipeline'));
@@ -22,7 +24,7 @@ const ID = /^[A-Za-z0-9._~:-]{1,200}$/;
 
 export interface PoisonResult {
     id: string;
-    kind: 'dead-lettered' | 'already-dead-lettered' | 'already-sent' | 'already-final' | 'found-at-twilio';
+    kind: PoisonKind | 'found-at-twilio';
 }
 
 export interface PoisonOptions {
@@ -74,8 +76,7 @@ export async function recordPoisonedMessage(
     // The last attempt may have reached Twilio and died before recording it (the host then poisons the
     // redelivery without running the function): ask Twilio before calling the message dead.
     if (options.twilio !== undefined && parsed?.ok === true) {
-        const current = await ledger.get(id);
-        if (current?.claim !== undefined && current.sid === undefined) {
+        if (abandonedClaim(await ledger.get(id)) !== undefined) {
             const { recoverAbandonedSend } = await outboundPipeline();
             const found = await recoverAbandonedSend(
                 { ledger, twilio: options.twilio, log: options.log ?? console, now },
@@ -86,42 +87,12 @@ export async function recordPoisonedMessage(
         }
     }
 
+    const summary = parsed?.ok === true ? summarize(parsed.value) : undefined;
     let kind = 'dead-lettered' as PoisonResult['kind']; // set by the ledger's mutate callback
     const stored = await ledger.update(id, (current) => {
-        const at = now().toISOString();
-        if (current?.sid !== undefined) {
-            kind = 'already-sent';
-            return undefined;
-        }
-        if (current?.status === 'dead-lettered') {
-            kind = 'already-dead-lettered';
-            return undefined;
-        }
-        const base: LedgerRecord =
-            current ??
-            newRecord(
-                {
-                    id,
-                    direction: 'outbound',
-                    type: 'sms',
-                    ...(parsed?.ok === true ? summarize(parsed.value) : {}),
-                    status: 'queued',
-                },
-                at,
-            );
-        const moved = applyStatus(base, { status: 'dead-lettered', at, source: 'app' });
-        if (moved === undefined) {
-            kind = 'already-final';
-            return undefined;
-        }
-        return {
-            ...moved,
-            claim: undefined,
-            errorMessage:
-                current?.errorMessage ??
-                `moved to the poison queue (poison message ${poisonMessageId}) without a recorded error: ${problem}`,
-            updatedAt: at,
-        };
+        const step = poisonDeadLetter(current, { id, summary, poisonMessageId, problem, now: now() });
+        kind = step.kind;
+        return step.next;
     });
     const subject = subjectOf(stored?.type ?? (parsed?.ok === true ? parsed.value.type : 'sms'));
     if (kind === 'dead-lettered') {
