@@ -1,5 +1,3 @@
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import {
     CALL_STATUS_EVENTS,
     OutboundValidationError,
@@ -19,7 +17,6 @@ import {
     type SmsRequest,
 } from '../../../shared/outbound/message';
 import { voiceTwiml } from '../../../shared/platform/twiml';
-import { REPO_ROOT } from '../../support/childProcess';
 
 const XML = '<?xml version="1.0" encoding="UTF-8"?>';
 const TO = '+15557654321';
@@ -898,35 +895,6 @@ describe('a queue item end to end', () => {
             from: DEFAULT_FROM,
             body: 'hi',
             statusCallback: 'https://app.example.com/api/status?id=k1',
-        });
-    });
-});
-
-describe('loading', () => {
-    it('loads zod and the TwiML builders only when first needed', () => {
-        const script = `
-            const loaded = (name) => Object.keys(require.cache).some((f) => f.includes(require('path').join('node_modules', name)));
-            const m = require('./shared/outbound/message');
-            const report = { atImport: [loaded('zod'), loaded('twilio')] };
-            m.parseOutbound({ type: 'sms', to: '+15557654321', body: 'x' });
-            report.afterSms = [loaded('zod'), loaded('twilio')];
-            m.parseOutbound({ type: 'call', to: '+15557654321', say: 'x' });
-            report.afterSay = [loaded('zod'), loaded(require('path').join('twilio', 'lib', 'twiml')), loaded(require('path').join('twilio', 'lib', 'rest'))];
-            console.log(JSON.stringify(report));
-        `;
-        const result = spawnSync(
-            process.execPath,
-            ['-r', join(REPO_ROOT, 'test', 'support', 'register.js'), '-e', script],
-            {
-                cwd: REPO_ROOT,
-                encoding: 'utf8',
-            },
-        );
-        expect(result.stderr).toBe('');
-        expect(JSON.parse(result.stdout)).toEqual({
-            atImport: [false, false],
-            afterSms: [true, false],
-            afterSay: [true, true, false],
         });
     });
 });
