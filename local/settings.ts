@@ -122,12 +122,11 @@ export function writeAppState(stateDir: string, state: AppState): void {
 }
 
 /**
- * Reads the app state in `stateDir`, or `undefined` when there is none.
+ * The JSON value in `file`, or `undefined` when there is no such file.
  *
- * @throws Error naming the file when it exists but does not hold an app state.
+ * @throws Error naming the file when it is not valid JSON (or cannot be read).
  */
-export function readAppState(stateDir: string): AppState | undefined {
-    const file = appStatePath(stateDir);
+export function readJsonFile(file: string): unknown {
     let text: string;
     try {
         text = readFileSync(file, 'utf8');
@@ -135,12 +134,22 @@ export function readAppState(stateDir: string): AppState | undefined {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw error;
     }
-    let value: unknown;
     try {
-        value = JSON.parse(text);
+        return JSON.parse(text) as unknown;
     } catch {
         throw new Error(`${file} is not valid JSON`);
     }
+}
+
+/**
+ * Reads the app state in `stateDir`, or `undefined` when there is none.
+ *
+ * @throws Error naming the file when it exists but does not hold an app state.
+ */
+export function readAppState(stateDir: string): AppState | undefined {
+    const file = appStatePath(stateDir);
+    const value = readJsonFile(file);
+    if (value === undefined) return undefined;
     const record = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
     const { url, pid, appPid } = record;
     if (

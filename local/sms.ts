@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { describeRequestError, messageOf } from './sandbox/callbacks';
 import { simulateInboundSms } from './sandbox/inbound';
 import { isMessageRecipient, SANDBOX_NUMBER } from './sandbox/resources';
-import { resolveWebhookTarget, type WebhookCliIo, type WebhookTarget } from './webhookTarget';
+import { resolveWebhookTarget, runCli, type WebhookCliIo, type WebhookTarget } from './webhookTarget';
 import { APP_STATE_FILE } from './settings';
 
 /** The command's view of its process (see {@link WebhookCliIo}). */
@@ -123,21 +123,4 @@ export async function main(argv: readonly string[], io: SmsCliIo): Promise<numbe
     return 1;
 }
 
-if (require.main === module) {
-    main(process.argv.slice(2), {
-        cwd: process.cwd(),
-        env: process.env,
-        stdout: (text) => process.stdout.write(text),
-        stderr: (text) => process.stderr.write(text),
-        fetch: globalThis.fetch,
-    })
-        .then((code) => {
-            process.exitCode = code;
-        })
-        .catch((error: unknown) => {
-            process.stderr.write(
-                `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-            );
-            process.exitCode = 1;
-        });
-}
+if (require.main === module) runCli(main);

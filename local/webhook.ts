@@ -20,7 +20,7 @@ import {
     sendTwilioRequest,
     type TwilioParams,
 } from './sandbox/callbacks';
-import { resolveWebhookTarget, type WebhookCliIo } from './webhookTarget';
+import { resolveWebhookTarget, runCli, type WebhookCliIo } from './webhookTarget';
 
 const USAGE = `Usage: npm run webhook -- <route> [Name=Value]... [--get] [--unsigned | --forged] [--url <url>]
 
@@ -136,21 +136,4 @@ function parse(argv: readonly string[]) {
     });
 }
 
-if (require.main === module) {
-    main(process.argv.slice(2), {
-        cwd: process.cwd(),
-        env: process.env,
-        stdout: (text) => process.stdout.write(text),
-        stderr: (text) => process.stderr.write(text),
-        fetch: globalThis.fetch,
-    })
-        .then((code) => {
-            process.exitCode = code;
-        })
-        .catch((error: unknown) => {
-            process.stderr.write(
-                `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-            );
-            process.exitCode = 1;
-        });
-}
+if (require.main === module) runCli(main);

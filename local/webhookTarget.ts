@@ -126,3 +126,26 @@ function pathAndQuery(url: string): string {
     const queryStart = url.indexOf('?', schemeEnd + 3);
     return queryStart === -1 ? '/' : `/${url.slice(queryStart)}`;
 }
+
+/**
+ * Runs a command's `main` as a script: this process's arguments, directory, environment and `fetch`,
+ * its resolved status as the exit code, an unexpected error printed with exit code 1.
+ */
+export function runCli(main: (argv: readonly string[], io: WebhookCliIo) => Promise<number>): void {
+    main(process.argv.slice(2), {
+        cwd: process.cwd(),
+        env: process.env,
+        stdout: (text) => process.stdout.write(text),
+        stderr: (text) => process.stderr.write(text),
+        fetch: globalThis.fetch,
+    })
+        .then((code) => {
+            process.exitCode = code;
+        })
+        .catch((error: unknown) => {
+            process.stderr.write(
+                `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+            );
+            process.exitCode = 1;
+        });
+}

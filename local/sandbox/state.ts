@@ -8,8 +8,9 @@
  * are tiny and written once at startup, so the functions are synchronous.
  */
 
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { readJsonFile } from '../settings';
 
 /** Where the state file is by default, relative to the app's root (see `localPaths` in local/settings.ts). */
 export const SANDBOX_STATE_FILE = join('.azurite', 'sandbox.json');
@@ -55,19 +56,8 @@ export function writeSandboxState(stateDir: string, state: SandboxState): void {
  */
 export function readSandboxState(stateDir: string): SandboxState | undefined {
     const path = sandboxStatePath(stateDir);
-    let text: string;
-    try {
-        text = readFileSync(path, 'utf8');
-    } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw error;
-    }
-    let value: unknown;
-    try {
-        value = JSON.parse(text);
-    } catch {
-        throw new Error(`${path} is not valid JSON`);
-    }
+    const value = readJsonFile(path);
+    if (value === undefined) return undefined;
     if (!isSandboxState(value)) {
         throw new Error(`${path} must hold {"accountSid": "AC…", "authToken": "…", "url": "http://…"}`);
     }
