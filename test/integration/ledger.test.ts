@@ -18,6 +18,7 @@ import {
 } from '../../shared/ledger/contract';
 import { createLedger, MAX_DAYS_PER_LIST_CALL } from '../../shared/ledger/table';
 import { REPO_ROOT } from '../support/childProcess';
+import { LIST_FIXTURE } from '../support/ledgerContract';
 
 let azurite: Azurite;
 let tableCount = 0;
@@ -279,18 +280,7 @@ describe('ledger: the day index follows the record', () => {
 });
 
 describe('ledger: list', () => {
-    // Newest first: the order list must return for the default query.
-    const DATA: [string, string, Partial<LedgerRecord>][] = [
-        ['may4-b', '2024-05-04T09:00:00.000Z', { to: "client:O'Brien" }],
-        ['may4-a', '2024-05-04T08:00:00.000Z', {}],
-        ['may2-b', '2024-05-02T23:59:59.999Z', { from: '+15559870002' }],
-        ['may2-a', '2024-05-02T00:00:00.000Z', { to: '+15551230002' }],
-        ['may1-c', '2024-05-01T15:00:00.000Z', {}],
-        ['may1-b', '2024-05-01T14:00:00.000Z', { to: '+15551230002', from: '+15559870002' }],
-        ['may1-a', '2024-05-01T13:00:00.000Z', {}],
-        ['apr5', '2024-04-05T00:00:00.000Z', {}],
-        ['apr4', '2024-04-04T23:59:59.999Z', {}],
-    ];
+    const DATA = LIST_FIXTURE;
     let ledger: Ledger;
 
     beforeAll(async () => {

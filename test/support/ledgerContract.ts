@@ -24,6 +24,22 @@ import {
 import { listOrderKey, shapeForStorage } from '../../shared/ledger/rules';
 import { applyStatus } from '../../shared/ledger/status';
 
+/**
+ * Records for the list tests, newest first (the order list must return for the default query): ids,
+ * `createdAt`, and what else differs. Shared with the Table ledger's own list tests.
+ */
+export const LIST_FIXTURE: readonly [string, string, Partial<LedgerRecord>][] = [
+    ['may4-b', '2024-05-04T09:00:00.000Z', { to: "client:O'Brien" }],
+    ['may4-a', '2024-05-04T08:00:00.000Z', {}],
+    ['may2-b', '2024-05-02T23:59:59.999Z', { from: '+15559870002' }],
+    ['may2-a', '2024-05-02T00:00:00.000Z', { to: '+15551230002' }],
+    ['may1-c', '2024-05-01T15:00:00.000Z', {}],
+    ['may1-b', '2024-05-01T14:00:00.000Z', { to: '+15551230002', from: '+15559870002' }],
+    ['may1-a', '2024-05-01T13:00:00.000Z', {}],
+    ['apr5', '2024-04-05T00:00:00.000Z', {}],
+    ['apr4', '2024-04-04T23:59:59.999Z', {}],
+];
+
 export interface LedgerFactoryOptions {
     storeBody: boolean;
     now: () => Date;
@@ -465,18 +481,7 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
         });
 
         describe('list', () => {
-            // Newest first: the order list must return for the default query.
-            const DATA: [string, string, Partial<LedgerRecord>][] = [
-                ['may4-b', '2024-05-04T09:00:00.000Z', { to: "client:O'Brien" }],
-                ['may4-a', '2024-05-04T08:00:00.000Z', {}],
-                ['may2-b', '2024-05-02T23:59:59.999Z', { from: '+15559870002' }],
-                ['may2-a', '2024-05-02T00:00:00.000Z', { to: '+15551230002' }],
-                ['may1-c', '2024-05-01T15:00:00.000Z', {}],
-                ['may1-b', '2024-05-01T14:00:00.000Z', { to: '+15551230002', from: '+15559870002' }],
-                ['may1-a', '2024-05-01T13:00:00.000Z', {}],
-                ['apr5', '2024-04-05T00:00:00.000Z', {}],
-                ['apr4', '2024-04-04T23:59:59.999Z', {}],
-            ];
+            const DATA = LIST_FIXTURE;
             let ledger: Ledger;
 
             beforeAll(async () => {
