@@ -1,19 +1,28 @@
 /**
- * Outbound throughput: N SMS through the local host (a child process running dist/local/host/main.js with
- * the project's host.json), Azurite and the Twilio sandbox behind a proxy that holds every create for
- * 200 ms.
+ * Outbound throughput, ours beside a naive peer: N SMS through the local host (a child process running
+ * dist/local/host/main.js), the same Azurite and the Twilio sandbox behind a proxy that holds every create
+ * for 200 ms. The naive peer (`naiveApp/`) is what a user would write without the ledger: a queue-triggered
+ * function that parses the message and calls `messages.create`, run by the same host with a copy of the
+ * repository's host.json. The two run one after the other in the same run, each on a fresh queue.
  *
- * 1. The N messages (plain JSON with ids) are put on a fresh queue before the host starts.
- * 2. The clock starts at the host's first `Executing 'Functions.outbound'` line and stops at its N-th
- *    `Executed 'Functions.outbound' (Succeeded…)` line.
- * 3. The sandbox's status callbacks (queued, sent, delivered; signed, to the app's /api/status) are held
- *    back until the last message is sent, so the throughput figure measures sending alone; they are then
- *    let through (at most 32 at a time) and the ledger must end with every message `delivered`.
- * 4. Creates per id are counted at the proxy: every id exactly once.
+ * 1. The N messages (plain JSON with ids) are put on a fresh queue (straight to Azurite) before the host
+ *    starts.
+ * 2. The clock starts at the host's first `Executing 'Functions.<name>'` line and stops at its N-th
+ *    `Executed 'Functions.<name>' (Succeeded…)` line. CPU (user + system of the host process) and the
+ *    storage requests are taken at the same two moments.
+ * 3. The host and the app reach storage through a counting proxy (`storageProxy.ts`), so every table and
+ *    queue request of the send phase is counted by kind.
+ * 4. Ours only: the sandbox's status callbacks (queued, sent, delivered; signed, to the app's /api/status)
+ *    are held back until the last message is sent, so the throughput figure measures sending alone; they
+ *    are then let through (at most 32 at a time) and the ledger must end with every message `delivered`.
+ * 5. Creates per id are counted at the delay proxy (ours by the status callback's id, the naive peer by
+ *    the `To` number, unique per message): every id exactly once.
  */
 
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, setMaxListeners } from 'node:events';
+import { copyFileSync } from 'node:fs';
+import path from 'node:path';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { readHostJson } from '../local/host/loader';
 import { SANDBOX_NUMBER } from '../local/sandbox/resources';
@@ -21,15 +30,12 @@ import { generateTestCredentials, startTwilioSandbox, type TwilioSandbox } from 
 import { createLedger } from '../shared/ledger/table';
 import { startDelayProxy, type DelayProxy } from './delayProxy';
 import { startHostProcess, type HostProcess } from './hostProcess';
+import { difference, startStorageProxy, totals, type StorageCounts, type StorageProxy } from './storageProxy';
 import { figure, type Figure } from './stats';
 import { cpuSeconds, mapLimit, peakRssMiB, ROOT, within } from './util';
 
-export interface OutboundDetails {
-    messages: number;
-    latencyMs: number;
-    batchSize: number;
-    newBatchThreshold: number;
-    limitPerSecond: number;
+/** One app's send phase: N messages from a full queue to the N-th successful invocation. */
+export interface SendPhase {
     seconds: number;
     perSecond: number;
     failedInvocations: number;
@@ -38,11 +44,26 @@ export interface OutboundDetails {
     peakCreatesInFlight: number;
     duplicateIds: number;
     idsCreated: number;
-    ledgerStatuses: Record<string, number>;
-    peakRssMiB: number | undefined;
-    callbacks: { count: number; failed: number; seconds: number };
-    /** CPU time of the host process during the send phase, per message. */
+    /** CPU time (user + system) of the host process during the send phase, per message. */
     hostCpuMsPerMessage: number | undefined;
+    /** VmHWM of the host process at the end of the send phase (ours: after the callbacks too). */
+    peakRssMiB: number | undefined;
+    /** Storage requests of the send phase by kind, and per message. */
+    storage: StorageCounts;
+    storagePerMessage: ReturnType<typeof totals>;
+}
+
+export interface OutboundDetails {
+    messages: number;
+    latencyMs: number;
+    batchSize: number;
+    newBatchThreshold: number;
+    limitPerSecond: number;
+    ours: SendPhase & {
+        ledgerStatuses: Record<string, number>;
+        callbacks: { count: number; failed: number; seconds: number; storage: StorageCounts };
+    };
+    naive: SendPhase;
 }
 
 const CALLBACK_CONCURRENCY = 32;
@@ -71,6 +92,131 @@ function gatedFetch(limit: number): { fetch: typeof fetch; release: () => void }
     return { fetch: gated, release };
 }
 
+const NAIVE_APP = path.join(ROOT, 'bench', 'naiveApp');
+
+interface SendOptions {
+    appDir: string;
+    /** The registered name of the queue-triggered function. */
+    functionName: string;
+    /** What the send phase is called in errors. */
+    what: string;
+    ids: readonly string[];
+    /** Azurite itself: the queue is filled from here, uncounted. */
+    directStorage: string;
+    storage: StorageProxy;
+    delayProxy: DelayProxy;
+    /** App settings but AzureWebJobsStorage and OUTBOUND_QUEUE. */
+    settings: Record<string, string>;
+}
+
+/**
+ * Fills a fresh queue, starts the host on `appDir` with storage through the counting proxy, and waits for
+ * N successful invocations. Returns the host still running (the caller stops it) and what was measured.
+ */
+async function sendPhase(options: SendOptions): Promise<{ host: HostProcess; phase: SendPhase }> {
+    const { ids, delayProxy } = options;
+    const messages = ids.length;
+    const queueName = `bench-${options.functionName.toLowerCase()}-${randomBytes(4).toString('hex')}`;
+    const queue = QueueServiceClient.fromConnectionString(options.directStorage).getQueueClient(queueName);
+    await queue.create();
+    await mapLimit(ids, 32, async (id, i) => {
+        const to = `+1555${String(1_000_000 + i).padStart(7, '0')}`;
+        await queue.sendMessage(
+            JSON.stringify({ type: 'sms', id, to, body: `Benchmark message ${String(i)}` }),
+        );
+    });
+
+    let startedAt: number | undefined;
+    let cpuAtStart: number | undefined;
+    let storageAtStart: StorageCounts | undefined;
+    let succeeded = 0;
+    let failed = 0;
+    const durations: number[] = [];
+    let allSent!: () => void;
+    const sent = new Promise<void>((resolve) => (allSent = resolve));
+    const executed =
+        /^\[[^\]]+\] Executed 'Functions\.(\w+)' \((Succeeded|Failed), Id=[^,]+, Duration=(\d+)ms\)/;
+    const executing = `Executing 'Functions.${options.functionName}'`;
+    const host = await startHostProcess({
+        appDir: options.appDir,
+        settings: () => ({
+            ...options.settings,
+            AzureWebJobsStorage: options.storage.connectionString,
+            OUTBOUND_QUEUE: queueName,
+        }),
+        onLine: (line, pid) => {
+            if (startedAt === undefined && line.includes(executing)) {
+                startedAt = performance.now();
+                cpuAtStart = cpuSeconds(pid);
+                storageAtStart = options.storage.snapshot();
+            }
+            const match = executed.exec(line);
+            if (match === null || match[1] !== options.functionName) return;
+            if (match[2] === 'Succeeded') {
+                succeeded++;
+                durations.push(Number(match[3]));
+                if (succeeded === messages) allSent();
+            } else failed++;
+        },
+    });
+    try {
+        await within(sent, 120_000, options.what).catch((error: unknown) => {
+            throw new Error(
+                `${String(error)} (${String(succeeded)} sent, ${String(failed)} failed):\n${host.tail()}`,
+            );
+        });
+    } catch (error) {
+        await host.stop();
+        throw error;
+    }
+    const seconds = (performance.now() - (startedAt ?? 0)) / 1000;
+    const cpuAtEnd = cpuSeconds(host.child.pid);
+    const storage = difference(options.storage.snapshot(), storageAtStart ?? options.storage.snapshot());
+    const peakRss = peakRssMiB(host.child.pid);
+
+    const sorted = [...durations].sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+    const perMessage = totals(storage);
+    const counts = [...delayProxy.createsPerId.values()];
+    return {
+        host,
+        phase: {
+            seconds,
+            perSecond: messages / seconds,
+            failedInvocations: failed,
+            durationsMs: { median: at(0.5), min: at(0), max: at(1), p90: at(0.9) },
+            meanCreatesInFlight: delayProxy.meanInFlight(),
+            peakCreatesInFlight: delayProxy.peakInFlight(),
+            duplicateIds: counts.filter((n) => n > 1).length,
+            idsCreated: delayProxy.createsPerId.size,
+            hostCpuMsPerMessage:
+                cpuAtStart === undefined || cpuAtEnd === undefined
+                    ? undefined
+                    : ((cpuAtEnd - cpuAtStart) * 1000) / messages,
+            peakRssMiB: peakRss,
+            storage,
+            storagePerMessage: {
+                tableReads: perMessage.tableReads / messages,
+                tableWrites: perMessage.tableWrites / messages,
+                tableRequests: perMessage.tableRequests / messages,
+                queueOperations: perMessage.queueOperations / messages,
+            },
+        },
+    };
+}
+
+/** `n` to two decimals (one significant digit below 0.01), for notes. */
+const two = (n: number) =>
+    n !== 0 && Math.abs(n) < 0.01 ? n.toPrecision(1) : (Math.round(n * 100) / 100).toString();
+
+/** Table requests of `counts` per `n`, by kind, for a note: `read 3, insert 2, replace 3`. */
+function byKind(counts: StorageCounts, n: number, prefix: 'table.' | 'queue.'): string {
+    const parts = Object.entries(counts)
+        .filter(([kind, count]) => kind.startsWith(prefix) && count > 0)
+        .map(([kind, count]) => `${kind.slice(prefix.length)} ${two(count / n)}`);
+    return parts.length === 0 ? 'none' : parts.join(', ');
+}
+
 export async function measureOutbound(
     storageConnectionString: string,
     messages: number,
@@ -82,93 +228,60 @@ export async function measureOutbound(
     const concurrency = queues.batchSize + queues.newBatchThreshold;
     const limit = concurrency / (latencyMs / 1000);
     const tag = randomBytes(4).toString('hex');
-    const queueName = `bench-outbound-${tag}`;
     const tableName = `BenchOutbound${tag}`;
     const ids = Array.from({ length: messages }, (_, i) => `bench-${tag}-${String(i)}`);
+    // The naive peer runs with the same host.json as ours (git-ignored in naiveApp/).
+    copyFileSync(path.join(appDir, 'host.json'), path.join(NAIVE_APP, 'host.json'));
 
     const credentials = generateTestCredentials();
+    const twilioSettings = {
+        TWILIO_ACCOUNT_SID: credentials.accountSid,
+        TWILIO_AUTH_TOKEN: credentials.authToken,
+        TWILIO_FROM_NUMBER: SANDBOX_NUMBER,
+    };
     const callbacks = gatedFetch(CALLBACK_CONCURRENCY);
     // Every callback in flight listens on the sandbox's shutdown signal; more than 10 is expected here.
     const defaultMaxListeners = EventEmitter.defaultMaxListeners;
     setMaxListeners(CALLBACK_CONCURRENCY * 4);
     let sandbox: TwilioSandbox | undefined;
-    let proxy: DelayProxy | undefined;
+    let storage: StorageProxy | undefined;
+    const proxies: DelayProxy[] = [];
     let host: HostProcess | undefined;
     try {
         sandbox = await startTwilioSandbox({ ...credentials, callbackDelayMs: 0, fetch: callbacks.fetch });
-        proxy = await startDelayProxy(sandbox.url, latencyMs);
-        const twilioApiUrl = proxy.url;
+        storage = await startStorageProxy(storageConnectionString);
 
-        const queue =
-            QueueServiceClient.fromConnectionString(storageConnectionString).getQueueClient(queueName);
-        await queue.create();
-        await mapLimit(ids, 32, async (id, i) => {
-            const to = `+1555${String(1_000_000 + i).padStart(7, '0')}`;
-            await queue.sendMessage(
-                JSON.stringify({ type: 'sms', id, to, body: `Benchmark message ${String(i)}` }),
-            );
-        });
-
-        let startedAt: number | undefined;
-        let succeeded = 0;
-        let failed = 0;
-        const durations: number[] = [];
-        let allSent!: () => void;
-        const sent = new Promise<void>((resolve) => (allSent = resolve));
-        const executed =
-            /^\[[^\]]+\] Executed 'Functions\.(\w+)' \((Succeeded|Failed), Id=[^,]+, Duration=(\d+)ms\)/;
-        let cpuAtStart: number | undefined;
-        host = await startHostProcess({
+        // Ours.
+        const oursProxy = await startDelayProxy(sandbox.url, latencyMs);
+        proxies.push(oursProxy);
+        const oursRun = await sendPhase({
             appDir,
-            settings: () => ({
-                AzureWebJobsStorage: storageConnectionString,
-                TWILIO_ACCOUNT_SID: credentials.accountSid,
-                TWILIO_AUTH_TOKEN: credentials.authToken,
-                TWILIO_API_URL: twilioApiUrl,
-                TWILIO_FROM_NUMBER: SANDBOX_NUMBER,
+            functionName: 'outbound',
+            what: `Sending ${String(messages)} messages (ours)`,
+            ids,
+            directStorage: storageConnectionString,
+            storage,
+            delayProxy: oursProxy,
+            settings: {
+                ...twilioSettings,
+                TWILIO_API_URL: oursProxy.url,
                 TWILIO_MESSAGING_SERVICE_SID: '',
                 KEY_VAULT_URL: '',
                 TWILIO_WEBHOOK_VALIDATION: 'on',
-                OUTBOUND_QUEUE: queueName,
                 LEDGER_TABLE: tableName,
                 LEDGER_STORE_BODY: 'false',
-            }),
-            onLine: (line, pid) => {
-                if (startedAt === undefined && line.includes("Executing 'Functions.outbound'")) {
-                    startedAt = performance.now();
-                    cpuAtStart = cpuSeconds(pid);
-                }
-                const match = executed.exec(line);
-                if (match === null) return;
-                const [, name, outcome, ms] = match;
-                if (name === 'outbound') {
-                    if (outcome === 'Succeeded') {
-                        succeeded++;
-                        durations.push(Number(ms));
-                        if (succeeded === messages) allSent();
-                    } else failed++;
-                }
             },
         });
-        const hostProcess = host;
-        await within(sent, 180_000, `Sending ${String(messages)} messages`).catch((error: unknown) => {
-            throw new Error(
-                `${String(error)} (${String(succeeded)} sent, ${String(failed)} failed):\n${hostProcess.tail()}`,
-            );
-        });
-        const seconds = (performance.now() - (startedAt ?? 0)) / 1000;
-        const rss = peakRssMiB(host.child.pid);
-        const cpuAtEnd = cpuSeconds(host.child.pid);
-        const hostCpuMsPerMessage =
-            cpuAtStart === undefined || cpuAtEnd === undefined
-                ? undefined
-                : ((cpuAtEnd - cpuAtStart) * 1000) / messages;
+        host = oursRun.host;
+        const oursIdsCreated = ids.filter((id) => oursProxy.createsPerId.has(id)).length;
 
         // Now the status callbacks, to the app, and the ledger must say delivered.
         const callbacksStarted = performance.now();
+        const storageBeforeCallbacks = storage.snapshot();
         callbacks.release();
         await within(sandbox.idle(), 180_000, 'The status callbacks');
         const callbackSeconds = (performance.now() - callbacksStarted) / 1000;
+        const callbackStorage = difference(storage.snapshot(), storageBeforeCallbacks);
         let statusDone = 0;
         let statusFailed = 0;
         for (const message of sandbox.messages) {
@@ -188,113 +301,228 @@ export async function measureOutbound(
             const status = (await ledger.get(id))?.status ?? '(missing)';
             statuses[status] = (statuses[status] ?? 0) + 1;
         });
-        const peakRss = peakRssMiB(host.child.pid) ?? rss;
+        const ours = {
+            ...oursRun.phase,
+            idsCreated: oursIdsCreated,
+            peakRssMiB: peakRssMiB(host.child.pid) ?? oursRun.phase.peakRssMiB,
+            ledgerStatuses: statuses,
+            callbacks: {
+                count: statusDone,
+                failed: statusFailed,
+                seconds: callbackSeconds,
+                storage: callbackStorage,
+            },
+        };
+        await host.stop();
+        host = undefined;
 
-        const counts = [...proxy.createsPerId.values()];
-        const duplicateIds = counts.filter((n) => n > 1).length;
-        const idsCreated = ids.filter((id) => proxy?.createsPerId.has(id)).length;
-        const sortedDurations = [...durations].sort((a, b) => a - b);
-        const at = (q: number) =>
-            sortedDurations[Math.min(sortedDurations.length - 1, Math.floor(q * sortedDurations.length))] ??
-            NaN;
-        const perSecond = messages / seconds;
+        // The naive peer: same host, Azurite, host.json and Twilio stand-in.
+        const naiveProxy = await startDelayProxy(sandbox.url, latencyMs);
+        proxies.push(naiveProxy);
+        const naiveRun = await sendPhase({
+            appDir: NAIVE_APP,
+            functionName: 'naiveOutbound',
+            what: `Sending ${String(messages)} messages (naive peer)`,
+            ids: ids.map((id) => `${id}-naive`),
+            directStorage: storageConnectionString,
+            storage,
+            delayProxy: naiveProxy,
+            settings: { ...twilioSettings, TWILIO_API_URL: naiveProxy.url },
+        });
+        host = naiveRun.host;
+        const naive = naiveRun.phase;
+
         const details: OutboundDetails = {
             messages,
             latencyMs,
             batchSize: queues.batchSize,
             newBatchThreshold: queues.newBatchThreshold,
             limitPerSecond: limit,
-            seconds,
-            perSecond,
-            failedInvocations: failed,
-            durationsMs: { median: at(0.5), min: at(0), max: at(1), p90: at(0.9) },
-            meanCreatesInFlight: proxy.meanInFlight(),
-            peakCreatesInFlight: proxy.peakInFlight(),
-            duplicateIds,
-            idsCreated,
-            ledgerStatuses: statuses,
-            peakRssMiB: peakRss,
-            callbacks: { count: statusDone, failed: statusFailed, seconds: callbackSeconds },
-            hostCpuMsPerMessage,
+            ours,
+            naive,
         };
-        const one = `1 run of ${String(messages)}`;
-        const formula = `limit = (batchSize ${String(queues.batchSize)} + newBatchThreshold ${String(queues.newBatchThreshold)}) ÷ ${String(latencyMs / 1000)} s = ${String(limit)} msg/s`;
-        return {
-            figures: [
-                figure(
-                    'outbound.throughput',
-                    `Outbound: ${String(messages)} SMS, ${String(latencyMs)} ms per create`,
-                    [perSecond],
-                    'msg/s',
-                    { min: 0.8 * limit },
-                    `${one}; ${formula}`,
-                ),
-                figure('outbound.ofLimit', 'Outbound: throughput ÷ limit', [perSecond / limit], '×', {
-                    min: 0.8,
-                }),
-                figure(
-                    'outbound.duplicates',
-                    'Outbound: ids created more than once',
-                    [duplicateIds],
-                    'ids',
-                    { equals: 0 },
-                    `${String(idsCreated)} of ${String(messages)} ids created`,
-                ),
-                figure(
-                    'outbound.delivered',
-                    'Outbound: delivered in the ledger',
-                    [statuses.delivered ?? 0],
-                    'msgs',
-                    { equals: messages },
-                    JSON.stringify(statuses),
-                ),
-                figure(
-                    'outbound.peakRss',
-                    'Outbound: host peak RSS',
-                    [peakRss ?? NaN],
-                    'MiB',
-                    undefined,
-                    'VmHWM of the host process over sends, callbacks and the ledger check',
-                ),
-                figure(
-                    'outbound.duration',
-                    'Outbound: invocation duration',
-                    durations,
-                    'ms',
-                    undefined,
-                    `per invocation (the runs column); p90 ${String(at(0.9))} ms`,
-                ),
-                figure(
-                    'outbound.hostCpu',
-                    'Outbound: host CPU per message',
-                    [hostCpuMsPerMessage ?? NaN],
-                    'ms',
-                    undefined,
-                    'user + system time of the host process over the send phase ÷ messages',
-                ),
-                figure(
-                    'outbound.inFlight',
-                    'Outbound: creates in flight (time mean)',
-                    [proxy.meanInFlight()],
-                    'creates',
-                    undefined,
-                    `peak ${String(proxy.peakInFlight())}`,
-                ),
-                figure(
-                    'outbound.callbacks',
-                    'Status callbacks through the host',
-                    [statusDone / callbackSeconds],
-                    '/s',
-                    undefined,
-                    `${String(statusDone)} callbacks answered 204, ${String(statusFailed)} not; ≤ ${String(CALLBACK_CONCURRENCY)} at a time, after the sends`,
-                ),
-            ],
-            details,
-        };
+        return { figures: outboundFigures(details, CALLBACK_CONCURRENCY), details };
     } finally {
         await host?.stop();
         await sandbox?.close();
-        await proxy?.close();
+        for (const proxy of proxies) await proxy.close();
+        await storage?.close();
         setMaxListeners(defaultMaxListeners);
     }
+}
+
+function outboundFigures(details: OutboundDetails, callbackConcurrency: number): Figure[] {
+    const { messages, latencyMs, limitPerSecond: limit, ours, naive } = details;
+    const one = `1 run of ${String(messages)}`;
+    const formula = `limit = (batchSize ${String(details.batchSize)} + newBatchThreshold ${String(details.newBatchThreshold)}) ÷ ${String(latencyMs / 1000)} s = ${String(limit)} msg/s`;
+    const durations = [ours.durationsMs.median];
+    const callbacks = ours.callbacks;
+    const callbackCount = Math.max(1, callbacks.count);
+    return [
+        figure(
+            'outbound.throughput',
+            `Outbound (ours): ${String(messages)} SMS, ${String(latencyMs)} ms per create`,
+            [ours.perSecond],
+            'msg/s',
+            undefined,
+            `${one}; ${two(ours.perSecond / limit)} × the ${formula}`,
+        ),
+        figure(
+            'outbound.naive.throughput',
+            `Outbound (naive peer): ${String(messages)} SMS, same host, host.json, stand-in`,
+            [naive.perSecond],
+            'msg/s',
+            undefined,
+            `${one}; ${two(naive.perSecond / limit)} × the limit`,
+        ),
+        figure(
+            'outbound.vsNaive',
+            'Outbound: ours ÷ naive throughput',
+            [ours.perSecond / naive.perSecond],
+            '×',
+            {
+                min: 0.9,
+            },
+        ),
+        figure(
+            'outbound.duplicates',
+            'Outbound (ours): ids created more than once',
+            [ours.duplicateIds],
+            'ids',
+            { equals: 0 },
+        ),
+        figure(
+            'outbound.lost',
+            'Outbound (ours): ids never created',
+            [messages - ours.idsCreated],
+            'ids',
+            { equals: 0 },
+            `${String(ours.idsCreated)} of ${String(messages)} ids created`,
+        ),
+        figure(
+            'outbound.delivered',
+            'Outbound (ours): delivered in the ledger',
+            [ours.ledgerStatuses.delivered ?? 0],
+            'msgs',
+            { equals: messages },
+            JSON.stringify(ours.ledgerStatuses),
+        ),
+        figure(
+            'outbound.naive.duplicates',
+            'Outbound (naive peer): duplicates; ids never created',
+            [naive.duplicateIds],
+            'ids',
+            undefined,
+            `${String(messages - naive.idsCreated)} never created`,
+        ),
+        figure(
+            'outbound.hostCpu',
+            'Outbound (ours): host CPU per message',
+            [ours.hostCpuMsPerMessage ?? NaN],
+            'ms',
+            undefined,
+            'user + system time of the host process over the send phase ÷ messages',
+        ),
+        figure(
+            'outbound.naive.hostCpu',
+            'Outbound (naive peer): host CPU per message',
+            [naive.hostCpuMsPerMessage ?? NaN],
+            'ms',
+            undefined,
+        ),
+        figure(
+            'outbound.cpuVsNaive',
+            'Outbound: ours ÷ naive CPU per message',
+            [(ours.hostCpuMsPerMessage ?? NaN) / (naive.hostCpuMsPerMessage ?? NaN)],
+            '×',
+            { max: 1.5 },
+        ),
+        figure(
+            'outbound.peakRss',
+            'Outbound (ours): host peak RSS',
+            [ours.peakRssMiB ?? NaN],
+            'MiB',
+            undefined,
+            'VmHWM of the host process over sends, callbacks and the ledger check',
+        ),
+        figure(
+            'outbound.naive.peakRss',
+            'Outbound (naive peer): host peak RSS',
+            [naive.peakRssMiB ?? NaN],
+            'MiB',
+            undefined,
+            'VmHWM of the host process over the sends',
+        ),
+        figure(
+            'outbound.storage.table',
+            'Outbound (ours): table requests per SMS',
+            [ours.storagePerMessage.tableRequests],
+            'req',
+            { max: 4 },
+            `send phase, at the counting proxy: ${byKind(ours.storage, messages, 'table.')}`,
+        ),
+        figure(
+            'outbound.storage.tableReads',
+            'Outbound (ours): table reads per SMS',
+            [ours.storagePerMessage.tableReads],
+            'req',
+            undefined,
+        ),
+        figure(
+            'outbound.storage.tableWrites',
+            'Outbound (ours): table writes per SMS',
+            [ours.storagePerMessage.tableWrites],
+            'req',
+            undefined,
+            'insert + replace + merge + upsert',
+        ),
+        figure(
+            'outbound.storage.queue',
+            'Outbound (ours): queue operations per SMS',
+            [ours.storagePerMessage.queueOperations],
+            'req',
+            undefined,
+            byKind(ours.storage, messages, 'queue.'),
+        ),
+        figure(
+            'outbound.naive.storage.table',
+            'Outbound (naive peer): table requests per SMS',
+            [naive.storagePerMessage.tableRequests],
+            'req',
+            undefined,
+            byKind(naive.storage, messages, 'table.'),
+        ),
+        figure(
+            'outbound.naive.storage.queue',
+            'Outbound (naive peer): queue operations per SMS',
+            [naive.storagePerMessage.queueOperations],
+            'req',
+            undefined,
+            byKind(naive.storage, messages, 'queue.'),
+        ),
+        figure(
+            'outbound.duration',
+            'Outbound (ours): invocation duration, median',
+            durations,
+            'ms',
+            undefined,
+            `p90 ${String(ours.durationsMs.p90)} ms; naive peer median ${String(naive.durationsMs.median)} ms, p90 ${String(naive.durationsMs.p90)} ms`,
+        ),
+        figure(
+            'outbound.inFlight',
+            'Outbound (ours): creates in flight (time mean)',
+            [ours.meanCreatesInFlight],
+            'creates',
+            undefined,
+            `peak ${String(ours.peakCreatesInFlight)}; naive peer mean ${two(naive.meanCreatesInFlight)}, peak ${String(naive.peakCreatesInFlight)}`,
+        ),
+        figure(
+            'outbound.callbacks',
+            'Status callbacks through the host (ours)',
+            [callbacks.count / callbacks.seconds],
+            '/s',
+            undefined,
+            `${String(callbacks.count)} callbacks answered 204, ${String(callbacks.failed)} not; ≤ ${String(callbackConcurrency)} at a time, after the sends; table requests per callback: ${two(totals(callbacks.storage).tableRequests / callbackCount)} (${byKind(callbacks.storage, callbackCount, 'table.')})`,
+        ),
+    ];
 }

@@ -29,7 +29,7 @@ const SIZES = {
     coldStartRounds: 21,
     invocation: { runs: 7, batch: 2_000, warmup: 2_000, ledgerBatch: 100, ledgerWarmup: 20 },
     keyVault: { rounds: 7, burst: 200 },
-    outbound: { messages: 2_000, latencyMs: 200 },
+    outbound: { messages: 1_000, latencyMs: 200 },
     http: { connections: 50, seconds: 10 },
     webhooks: {
         rounds: 15,
