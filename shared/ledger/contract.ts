@@ -128,12 +128,15 @@ export interface Ledger {
      * effects that matter. `id` and `createdAt` cannot change; `updatedAt` is stamped with the ledger's
      * clock (rules.ts `nextRevision`).
      *
+     * `options` are hints that may save a round trip; a wrong hint costs one, never correctness.
+     *
      * @returns the stored record after the write, or the current one when unchanged.
      * @throws RangeError for an id that cannot be a ledger id, or a result the rules refuse.
      */
     update(
         id: string,
         mutate: (current: LedgerRecord | undefined) => LedgerRecord | undefined,
+        options?: UpdateOptions,
     ): Promise<LedgerRecord | undefined>;
     /**
      * Newest first (by `createdAt`; rules.ts `listOrderKey`), filtered (rules.ts `matchesListQuery`),
@@ -146,6 +149,15 @@ export interface Ledger {
     list(query: ListQuery): Promise<ListPage>;
     /** The id of the record that holds Twilio SID `sid`, if any (a point read of the SID index). */
     idForSid(sid: string): Promise<string | undefined>;
+}
+
+/** Hints for {@link Ledger.update}; an implementation may ignore them. */
+export interface UpdateOptions {
+    /**
+     * The caller expects no record under this id yet (e.g. a queue message no API call recorded first):
+     * the implementation may try an atomic insert of `mutate(undefined)` before reading.
+     */
+    expectAbsent?: boolean;
 }
 
 /** The {@link ListQuery} field a {@link LedgerQueryError} is about. */

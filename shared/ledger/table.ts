@@ -4,19 +4,49 @@
  * is shaped, list queries and order — are shared/ledger/rules.ts; this module only stores and finds what
  * they shape.
  *
- * Two entities per record, in one table:
+ * Two entities per record, in one table (three with a SID):
  *
  * - the **record** entity, keyed by id (PartitionKey `r<base64url(id)>`, RowKey `record`): `get` is a point
- *   read and `update` an optimistic-concurrency read-modify-write on its ETag. It is authoritative.
- * - a **day index** entity (PartitionKey `d<YYYYMMDD>` of `createdAt` in UTC, RowKey rules.ts
- *   `listOrderKey`: `<9999999999999 - createdAt millis, 13 digits>_<base64url(id)>`) holding a copy of the
- *   record, so that `list` over a day range is one partition query per day that comes back newest first.
+ *   read and `update` an optimistic-concurrency write on its ETag. It is authoritative.
+ * - a **day index** entry (PartitionKey `d<YYYYMMDD>` of `createdAt` in UTC, RowKey rules.ts
+ *   `listOrderKey`: `<9999999999999 - createdAt millis, 13 digits>_<base64url(id)>`) that names the record
+ *   and holds only what `list` filters on (`to`, `from`) and the revision they came from. `list` queries
+ *   one day partition at a time (newest first, filtered by the service) and then point-reads each record
+ *   it names, in parallel, keeping an entry only when the record confirms it (its list key, `to` and
+ *   `from`).
+ * - a **SID index** entry (PartitionKey `s<SID>`), SID → id, written once a record has a SID.
  *
- * The index is written after the record and is eventually consistent: a crash (or a failed write) between
- * the two leaves `list` one update behind until the next `update` or `create` of that id, which re-checks
- * the index even when it changes nothing. Both entities carry a revision number, incremented on every
- * write of the record, and an index copy is only ever replaced by a newer revision (conditionally, on its
- * own ETag), so concurrent updates cannot leave an older copy in the index for good.
+ * **Why the index holds no copy of the record** (it used to): a copy has to be rewritten on every status
+ * change, and rewritten safely — Table storage has no write conditional on a property ("only if my
+ * revision is newer"), so each copy write was a read of the copy's revision and a replace on its ETag:
+ * 3 of the 8 requests of an outbound SMS. An entry that only names the record changes only when `to` or
+ * `from` change (never, in the app), so a status change is one write of the record, and `list` can never
+ * show a record older than `get` does. The price is paid by `list` (a point read per item, spread over
+ * the records' own partitions) instead of by every message; docs/ledger-scale.md has the arithmetic.
+ *
+ * **Writes.** Every write stays conditional, so no shortcut below can lose a concurrent write:
+ *
+ * - A new record is an insert, which fails (409) when the id exists. `update` tries that insert without
+ *   reading first when it has reason to expect no record: the caller says so (`expectAbsent`), or this
+ *   process's last read of the id found none. The insert is atomic, so when it succeeds `mutate` did see
+ *   the current state (none); on 409 the update reads and runs `mutate` again. A wrong guess costs one
+ *   request, never a write. (Trusting "absent" without the insert's own condition would be the unsafe
+ *   design: another process may have created the record since.)
+ * - The ETag (and revision) each successful write or read returns is remembered per id (the most recent
+ *   {@link MAX_REMEMBERED}), so the next `update` of that record in this process — the SID right after
+ *   the claim — replaces on that ETag without reading. A 412 means another writer came between: the
+ *   update forgets it and falls back to read-modify-write. A "no change" decided on a remembered copy
+ *   proves nothing, so it is decided again on a read.
+ * - The index entry is inserted after the record is (no read: a new record has none), and rewritten only
+ *   when `to` or `from` change: never replaced by an older revision (a read of its revision, a replace on
+ *   its ETag). The SID index entry is an upsert when the SID is new. The index writes that follow one
+ *   record write do not depend on each other and run together.
+ *
+ * The index is eventually consistent: a crash (or a failed write) between a record write and its index
+ * write leaves the record unlisted (or under its old `to` / `from` in a filtered `list`; the record still
+ * decides what is shown) until a retried `create` or a "no change" `update` of that id, which re-check the
+ * entry. A happy-path outbound SMS is 4 requests: insert record, insert day entry (the claim, with
+ * `expectAbsent`), replace record on the remembered ETag, upsert the SID entry (the SID).
  *
  * Table storage's own limits (a string property holds 64 KiB, a key 512 characters) are enforced by the
  * service: a record over them fails with its HTTP 400, as the contract allows.
@@ -36,6 +66,7 @@ import {
     type ListPage,
     type ListQuery,
     type StatusEvent,
+    type UpdateOptions,
 } from './contract';
 import {
     checkLedgerId,
@@ -99,7 +130,37 @@ const RECORD_ROW = 'record';
 const SCHEMA_VERSION = 1;
 const TOKEN_VERSION = 1;
 
-/** The entity as stored (both the record and its index copy). */
+/** Table storage's longest key (Azure: 1 KiB of UTF-16; Azurite: 512 characters). */
+const MAX_KEY_LENGTH = 512;
+/**
+ * How many records one ledger remembers the ETag of (see `seen` in {@link createLedger}): the claim and
+ * the SID of one send are a Twilio round trip apart, so even 1,000 sends a second on one instance fit
+ * in a fraction of this, and a few MB of typical records.
+ */
+const MAX_REMEMBERED = 1_000;
+/** How many record reads one list page runs at once. */
+const LIST_READS_AT_ONCE = 100;
+
+/** A record as this process last wrote or read it, with the ETag that write or read returned. */
+interface Known {
+    stored: Stored;
+    etag: string;
+    rev: number;
+}
+
+/** A day-index entity: it names a record, and holds what list filters on. */
+interface IndexEntry {
+    partitionKey: string;
+    rowKey: string;
+    v: number;
+    /** The record revision whose `to` and `from` it holds. */
+    rev: number;
+    id: string;
+    toAddress?: string;
+    fromAddress?: string;
+}
+
+/** The record entity as stored. */
 interface Stored {
     partitionKey: string;
     rowKey: string;
@@ -130,32 +191,6 @@ interface Stored {
     updatedAt: string;
 }
 
-/** Every property of {@link Stored} but the keys. */
-const STORED_PROPERTIES = [
-    'v',
-    'rev',
-    'id',
-    'direction',
-    'type',
-    'toAddress',
-    'fromAddress',
-    'messagingServiceSid',
-    'bodyLength',
-    'body',
-    'mediaCount',
-    'sid',
-    'status',
-    'history',
-    'errorCode',
-    'errorMessage',
-    'attempts',
-    'claim',
-    'fingerprint',
-    'acceptLease',
-    'createdAt',
-    'updatedAt',
-] as const satisfies readonly Exclude<keyof Stored, 'partitionKey' | 'rowKey'>[];
-
 /**
  * Creates a ledger over one table. Nothing is loaded or contacted until the first call; the table is then
  * created when missing.
@@ -171,65 +206,147 @@ export function createLedger(options: LedgerOptions): Ledger {
     const now = options.now ?? (() => new Date());
     const table = lazy(() => openTable(options));
 
-    const readRecord = async (client: TableClient, id: string) =>
-        readEntity(client, recordPartition(id), RECORD_ROW);
+    // What this process last saw of each record (its ETag, revision and content, or that it was absent),
+    // so the next update can write on that ETag instead of reading first. Bounded: only recent ids matter
+    // (a send's claim and its SID a moment later).
+    const seen = new Map<string, Known | 'absent'>();
+    const remember = (id: string, known: Known | 'absent'): void => {
+        const previous = seen.get(id);
+        // Writes of one record may answer out of order: never go back to an older revision.
+        if (
+            known !== 'absent' &&
+            previous !== undefined &&
+            previous !== 'absent' &&
+            previous.rev > known.rev
+        ) {
+            return;
+        }
+        seen.delete(id);
+        seen.set(id, known);
+        if (seen.size > MAX_REMEMBERED) seen.delete(seen.keys().next().value as string);
+    };
+
+    const readRecord = async (client: TableClient, id: string): Promise<Known | undefined> => {
+        const found = await readEntity(client, recordPartition(id), RECORD_ROW);
+        if (found === undefined) {
+            remember(id, 'absent');
+            return undefined;
+        }
+        const known = { stored: found.entity, etag: found.etag, rev: revOf(found.entity) };
+        remember(id, known);
+        return known;
+    };
+
+    /** Inserts a new record (revision 1) and then its index entry; undefined when the id is taken. */
+    const insertRecord = async (client: TableClient, stored: Stored): Promise<Known | undefined> => {
+        let etag: string | undefined;
+        try {
+            etag = (await client.createEntity(stored)).etag;
+        } catch (error) {
+            if (statusOf(error) === 409) return undefined;
+            throw error;
+        }
+        const known = { stored, etag: etag ?? '', rev: stored.rev };
+        if (etag !== undefined) remember(stored.id, known);
+        await writeIndexes(client, undefined, stored, true);
+        return known;
+    };
 
     const create = async (record: LedgerRecord): Promise<'created' | 'exists'> => {
         const stored = toStored(shapeForStorage(record, options.storeBody), 1);
         const client = await table();
-        try {
-            await client.createEntity(stored);
-        } catch (error) {
-            if (statusOf(error) !== 409) throw error;
-            // Already there. Re-check its index copy: this may be the retry of a create that stopped
-            // between its two writes.
-            const current = await readRecord(client, record.id);
-            if (current !== undefined) await writeIndex(client, current.entity);
-            return 'exists';
-        }
-        await writeIndex(client, stored);
-        await writeSidIndex(client, undefined, stored);
-        return 'created';
+        if ((await insertRecord(client, stored)) !== undefined) return 'created';
+        // Already there. Re-check its index entry: this may be the retry of a create that stopped
+        // between its two writes.
+        const current = await readRecord(client, record.id);
+        if (current !== undefined) await writeIndex(client, current.stored);
+        return 'exists';
     };
 
     const get = async (id: string): Promise<LedgerRecord | undefined> => {
         if (!isValidLedgerId(id)) return undefined;
         const current = await readRecord(await table(), id);
-        return current === undefined ? undefined : fromStored(current.entity);
+        return current === undefined ? undefined : fromStored(current.stored);
     };
 
     const update = async (
         id: string,
         mutate: (current: LedgerRecord | undefined) => LedgerRecord | undefined,
+        hints: UpdateOptions = {},
     ): Promise<LedgerRecord | undefined> => {
         checkLedgerId(id);
         const client = await table();
+        // A guess of the current state that needs no read: what this process last wrote or read, or
+        // absent when the caller says so. Writing on a guess is safe because every write is conditional
+        // (an insert fails when the record exists, a replace when its ETag moved); a wrong guess only
+        // costs the failed write, and then the loop reads as before.
+        const remembered = seen.get(id);
+        let guess: Known | 'absent' | undefined =
+            remembered ?? (hints.expectAbsent === true ? 'absent' : undefined);
         for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-            if (attempt > 0) await jitter(attempt);
-            const current = await readRecord(client, id);
-            const before = current === undefined ? undefined : fromStored(current.entity);
+            const guessed = guess !== undefined;
+            let current: Known | undefined;
+            if (guess !== undefined) {
+                current = guess === 'absent' ? undefined : guess;
+                guess = undefined;
+            } else {
+                if (attempt > 0) await jitter(attempt);
+                current = await readRecord(client, id);
+            }
+            const before = current === undefined ? undefined : fromStored(current.stored);
             const after = mutate(before);
             if (after === undefined) {
-                // No change; still make sure the index has caught up with the record.
-                if (current !== undefined) await writeIndex(client, current.entity);
+                // "No change" on a guess proves nothing: decide again on what is really stored.
+                if (guessed) continue;
+                // Still make sure the index has caught up with the record.
+                if (current !== undefined) await writeIndex(client, current.stored);
                 return before;
             }
             const next = shapeForStorage(nextRevision(id, before, after, now()), options.storeBody);
-            const stored = toStored(next, (current?.entity.rev ?? 0) + 1);
+            const stored = toStored(next, (current?.rev ?? 0) + 1);
+            if (current === undefined) {
+                if ((await insertRecord(client, stored)) !== undefined) return fromStored(stored);
+                continue; // inserted since read (409)
+            }
+            let etag: string | undefined;
             try {
-                if (current === undefined) await client.createEntity(stored);
-                else await client.updateEntity(stored, 'Replace', { etag: current.etag });
+                etag = (await client.updateEntity(stored, 'Replace', { etag: current.etag })).etag;
             } catch (error) {
                 const status = statusOf(error);
-                // 412: changed since read; 409: inserted since read; 404: cannot happen (nothing deletes).
-                if (status === 412 || status === 409 || status === 404) continue;
+                // 412: changed since read; 404: cannot happen (nothing deletes).
+                if (status === 412 || status === 404) {
+                    seen.delete(id);
+                    continue;
+                }
                 throw error;
             }
-            await writeIndex(client, stored);
-            await writeSidIndex(client, before?.sid, stored);
+            if (etag === undefined) seen.delete(id);
+            else remember(id, { stored, etag, rev: stored.rev });
+            await writeIndexes(client, before?.sid, stored, needsIndexWrite(current.stored, stored));
             return fromStored(stored);
         }
         throw new Error(`Ledger update of one record lost ${String(MAX_WRITE_ATTEMPTS)} races in a row`);
+    };
+
+    /** The records the index entries of one page name, read in parallel (undefined where absent). */
+    const readAll = async (
+        client: TableClient,
+        entries: readonly { id?: unknown }[],
+    ): Promise<(LedgerRecord | undefined)[]> => {
+        const records: (LedgerRecord | undefined)[] = [];
+        for (let i = 0; i < entries.length; i += LIST_READS_AT_ONCE) {
+            const chunk = entries.slice(i, i + LIST_READS_AT_ONCE);
+            records.push(
+                ...(await Promise.all(
+                    chunk.map(async ({ id }) => {
+                        if (typeof id !== 'string' || !isValidLedgerId(id)) return undefined;
+                        const found = await readRecord(client, id);
+                        return found === undefined ? undefined : fromStored(found.stored);
+                    }),
+                )),
+            );
+        }
+        return records;
     };
 
     const list = async (query: ListQuery): Promise<ListPage> => {
@@ -262,14 +379,18 @@ export function createLedger(options: LedgerOptions): Ledger {
                 ...(query.from === undefined ? [] : [`fromAddress eq ${quote(query.from)}`]),
             ].join(' and ');
             const pages = client
-                .listEntities<Stored>({ queryOptions: { filter } })
+                .listEntities<IndexEntry>({ queryOptions: { filter, select: ['RowKey', 'id'] } })
                 .byPage({ maxPageSize: query.pageSize - items.length });
             let last: string | undefined;
             let more = false;
             scan: for await (const page of pages) {
+                // The index names the records; what list answers is each record as get reads it now.
+                const records = await readAll(client, page);
                 for (const [index, entity] of page.entries()) {
-                    items.push(fromStored(entity));
                     last = entity.rowKey;
+                    const found = records[index];
+                    if (found === undefined || !listedAs(found, entity.rowKey, query)) continue;
+                    items.push(found);
                     if (items.length === query.pageSize) {
                         more = index < page.length - 1 || page.continuationToken !== undefined;
                         break scan;
@@ -499,20 +620,15 @@ async function readEntity(
 }
 
 /**
- * Brings the index copy of a record up to `stored` (its revision `rev`): inserted when missing, replaced
- * (on the index entity's ETag) when older, left alone when as new or newer.
+ * Brings the index entry of a record up to `stored` (its revision `rev`): inserted when missing, replaced
+ * (on the entry's ETag) when it names an older revision, left alone when as new or newer.
  */
 async function writeIndex(client: TableClient, stored: Stored): Promise<void> {
-    // Copied property by property: an entity as read also carries `etag` and `timestamp`, which are no
-    // properties of ours.
-    const entity = { ...indexKeys(stored.id, stored.createdAt) } as Stored;
-    for (const name of STORED_PROPERTIES) {
-        if (stored[name] !== undefined) Object.assign(entity, { [name]: stored[name] });
-    }
+    const entry = indexEntry(stored);
     if (stored.rev === 1) {
-        // A new record has no index copy yet: insert it without reading first (one round trip, not two).
+        // A new record has no index entry yet: insert it without reading first (one round trip, not two).
         try {
-            await client.createEntity(entity);
+            await client.createEntity(entry);
             return;
         } catch (error) {
             if (statusOf(error) !== 409) throw error;
@@ -520,13 +636,13 @@ async function writeIndex(client: TableClient, stored: Stored): Promise<void> {
     }
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
         if (attempt > 0) await jitter(attempt);
-        const existing = await readEntity(client, entity.partitionKey, entity.rowKey, ['rev']);
+        const existing = await readEntity(client, entry.partitionKey, entry.rowKey, ['rev']);
         try {
             if (existing === undefined) {
-                await client.createEntity(entity);
+                await client.createEntity(entry);
             } else {
                 if (typeof existing.entity.rev === 'number' && existing.entity.rev >= stored.rev) return;
-                await client.updateEntity(entity, 'Replace', { etag: existing.etag });
+                await client.updateEntity(entry, 'Replace', { etag: existing.etag });
             }
             return;
         } catch (error) {
@@ -536,6 +652,59 @@ async function writeIndex(client: TableClient, stored: Stored): Promise<void> {
         }
     }
     throw new Error(`Ledger index write lost ${String(MAX_WRITE_ATTEMPTS)} races in a row`);
+}
+
+/**
+ * The index writes that follow a write of the record: its day-index entry when `index` (it must change),
+ * and its SID index entry when the SID is new. Independent, so they overlap; except for a record whose
+ * entry the store cannot hold, where the refused entry comes first and nothing follows it (as a refused
+ * write always left it).
+ */
+async function writeIndexes(
+    client: TableClient,
+    previousSid: string | undefined,
+    stored: Stored,
+    index: boolean,
+): Promise<void> {
+    if (!index) return writeSidIndex(client, previousSid, stored);
+    if (listOrderKey(stored).length > MAX_KEY_LENGTH) await writeIndex(client, stored);
+    await Promise.all([writeIndex(client, stored), writeSidIndex(client, previousSid, stored)]);
+}
+
+/** The index entry of a record: what names it in its day, and what list filters on server-side. */
+function indexEntry(stored: Stored): IndexEntry {
+    return withDefined(
+        { ...indexKeys(stored.id, stored.createdAt), v: SCHEMA_VERSION, rev: stored.rev, id: stored.id },
+        { toAddress: stored.toAddress, fromAddress: stored.fromAddress },
+    );
+}
+
+/**
+ * Whether writing `next` over `previous` must also write the index entry: only when what the entry holds
+ * (to, from) changed, or when the store cannot hold the entry at all — the write is then attempted anyway
+ * so that the service refuses it with its own error, as it does on create (the contract's storage limits).
+ */
+function needsIndexWrite(previous: Stored, next: Stored): boolean {
+    return (
+        previous.toAddress !== next.toAddress ||
+        previous.fromAddress !== next.fromAddress ||
+        listOrderKey(next).length > MAX_KEY_LENGTH
+    );
+}
+
+/** Whether record `found`, named by index entry `rowKey`, belongs in the result of `query`. */
+function listedAs(found: LedgerRecord, rowKey: string | undefined, query: ListQuery): boolean {
+    // An entry is a hint until the record confirms it: to or from may have changed since it was written
+    // (its rewrite follows the record's), and only the record's own createdAt places it.
+    return (
+        listOrderKey(found) === rowKey &&
+        (query.to === undefined || found.to === query.to) &&
+        (query.from === undefined || found.from === query.from)
+    );
+}
+
+function revOf(entity: Stored): number {
+    return typeof entity.rev === 'number' ? entity.rev : 0;
 }
 
 /** The oldest day with an index entity (partitions come back in key order), or undefined for none. */

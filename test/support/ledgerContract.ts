@@ -294,6 +294,53 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
                 expect(await ledger.get('new')).toEqual(result);
             });
 
+            it('takes expectAbsent as a hint only: an existing record is updated, never replaced', async () => {
+                const { ledger } = fresh();
+                const at = '2024-05-04T10:00:00.000Z';
+                await ledger.create(sampleRecord('there', at, { attempts: 3 }));
+                const result = await ledger.update(
+                    'there',
+                    (current) =>
+                        current === undefined
+                            ? sampleRecord('there', at)
+                            : { ...current, attempts: current.attempts + 1 },
+                    { expectAbsent: true },
+                );
+                expect(result?.attempts).toBe(4);
+                expect(await ledger.get('there')).toEqual(result);
+                // Right for an absent record, and nothing created when mutate makes nothing of it.
+                const created = await ledger.update('new', (current) => current ?? sampleRecord('new', at), {
+                    expectAbsent: true,
+                });
+                expect(await ledger.get('new')).toEqual(created);
+                expect(await ledger.update('none', () => undefined, { expectAbsent: true })).toBeUndefined();
+                expect(await ledger.get('none')).toBeUndefined();
+                expect((await ledger.list({ pageSize: 5 })).items.map((r) => r.id).sort()).toEqual([
+                    'new',
+                    'there',
+                ]);
+            });
+
+            it('keeps every write of 10 concurrent hinted inserts of one id: one inserts, the rest update', async () => {
+                const { ledger } = fresh();
+                const at = '2024-05-04T10:00:00.000Z';
+                await Promise.all(
+                    Array.from({ length: 10 }, () =>
+                        ledger.update(
+                            'race',
+                            (current) =>
+                                current === undefined
+                                    ? sampleRecord('race', at)
+                                    : { ...current, attempts: current.attempts + 1 },
+                            { expectAbsent: true },
+                        ),
+                    ),
+                );
+                const stored = await ledger.get('race');
+                expect(stored?.attempts).toBe(9);
+                expect((await ledger.list({ pageSize: 5 })).items).toEqual([stored]);
+            });
+
             it('stamps updatedAt with its clock, keeps createdAt, and returns what it stored', async () => {
                 const { ledger, setNow } = fresh({ storeBody: false });
                 await ledger.create(sampleRecord('m', '2024-05-04T10:00:00.000Z'));
