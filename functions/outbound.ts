@@ -9,6 +9,7 @@ const pipeline = lazy(() => import('../shared/outbound/pipeline'));
 /**
  * Sends one SMS/MMS or places one call from the outbound queue. Transient failures are rethrown so the
  * host redelivers the message (and, after maxDequeueCount attempts, moves it to the poison queue);
+ * Twilio's back-pressure (429, 21611, 30001) re-enqueues a delayed copy and acknowledges this one;
  * invalid messages and permanent Twilio errors are recorded in the ledger and acknowledged.
  */
 export async function outbound(item: unknown, context: InvocationContext): Promise<void> {
@@ -28,6 +29,10 @@ export async function outbound(item: unknown, context: InvocationContext): Promi
             publicBaseUrl: deps.config.publicBaseUrl,
             maxDequeueCount: OUTBOUND_MAX_DEQUEUE_COUNT,
             log: context,
+            // Back-pressure from Twilio waits on the queue itself, for longer than the host's one
+            // visibilityTimeout: a delayed copy of the message.
+            requeue: (text, delaySeconds) => deps.enqueueOutbound(text, { delaySeconds }),
+            maxAgeMs: deps.config.outboundMaxAgeMs,
         },
     );
 }

@@ -10,11 +10,25 @@
  * SID, permanent and transient failure, rejected, dead-letter), run as a `Ledger.update` mutator; this
  * module sequences them with Twilio and logs the outcome.
  *
+ * **Back-pressure.** When Twilio pushes back (a 429 that outlasted the client's own quick retries, 21611,
+ * 30001) and the function was given `requeue`, the next try waits minutes, not a queue redelivery: a
+ * copy of the message carrying a fresh token ({@link RETRY_TOKEN_FIELD}) is enqueued with a visibility
+ * delay (`Retry-After`, else a growing wait), *then* the ledger's claim is replaced by a delay marker
+ * naming that token (transitions.ts `delayRetry`), and the current copy is acknowledged. Because the
+ * marker is written only once its copy is on the queue, any other copy of the id that turns up is
+ * superseded and dropped (a crash between the enqueue and the acknowledgement leaves one, redelivered
+ * after `visibilityTimeout`); a crash before the marker is written leaves the old claim, whose copy is
+ * redelivered and claims as usual (the delayed copy then finds the send done, or a live claim). A message
+ * still not accepted when its age limit (its `validityPeriod`, else `maxAgeMs`, from its first attempt)
+ * is reached ends `failed` with Twilio's last code.
+ *
  * Each delivery logs one outcome line (shared/platform/outcomes.ts) with the message's id and the delivery count:
  * sent, failed, rejected, conflict, already-sent, already-final, found-at-twilio, retrying (before the
- * error is rethrown) or dead-lettered (the last attempt, when it records that).
+ * error is rethrown, or with `status=delayed` when the message was re-enqueued for later) or dead-lettered
+ * (the last attempt, when it records that). A superseded copy logs a plain line, no outcome.
  */
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Ledger } from '../ledger/contract';
 import {
@@ -31,12 +45,24 @@ import {
 import { outcomeLine, subjectOf } from '../platform/outcomes';
 import { defaultVoiceUrl, statusCallbackUrl } from '../platform/routes';
 import type { Twilio, TwilioClientFactory } from '../platform/twilioClient';
-import { classifySendError, describeSendError, type SendErrorClass } from './sendErrors';
+import {
+    backPressureDelayMs,
+    backPressureOf,
+    classifySendError,
+    DEFAULT_BACKOFF,
+    describeSendError,
+    parseRetryAfter,
+    type BackoffPolicy,
+    type BackPressure,
+    type SendErrorClass,
+} from './sendErrors';
 import {
     abandonedClaim,
     claim,
     deadLetterAfterLastAttempt,
+    delayRetry,
     permanentFailure,
+    rearmDelay,
     recordSid,
     rejected,
     transientFailure,
@@ -55,6 +81,13 @@ export const DEFAULT_CLAIM_LEASE_MS = 60_000;
 const LOOKUP_SKEW_MS = 30_000;
 /** How many of the newest messages/calls to a number are compared when looking for an earlier send. */
 const LOOKUP_LIMIT = 50;
+/** How long a message may go unaccepted by Twilio, from its first attempt, when it has no validityPeriod. */
+export const DEFAULT_MAX_AGE_MS = 4 * 3600_000;
+/**
+ * The field of a re-enqueued copy that carries its delay token (the ledger's delay marker names the copy
+ * that may try next). Not part of the message: it is taken off before validation.
+ */
+export const RETRY_TOKEN_FIELD = 'retryToken';
 
 export interface OutboundLogger {
     log(...args: unknown[]): void;
@@ -74,6 +107,15 @@ export interface OutboundDependencies {
     log: OutboundLogger;
     now?: () => Date;
     claimLeaseMs?: number;
+    /**
+     * Puts `text` on the outbound queue, visible after `delaySeconds`: how a delayed retry waits. Without
+     * it, back-pressure is retried as any transient error (rethrown, redelivered by the host).
+     */
+    requeue?: (text: string, delaySeconds: number) => Promise<void>;
+    /** The age limit for a message without a validityPeriod ({@link DEFAULT_MAX_AGE_MS}). */
+    maxAgeMs?: number;
+    /** How long delayed retries wait (sendErrors.ts {@link DEFAULT_BACKOFF}). */
+    backoff?: BackoffPolicy;
 }
 
 export interface QueueMessageInfo {
@@ -90,7 +132,11 @@ export type OutboundOutcome =
     | { kind: 'rejected'; id: string; errors: string }
     | { kind: 'failed'; id: string; code: string | undefined; message: string }
     /** A copy whose request differs from the one recorded under its id: never sent. */
-    | { kind: 'conflict'; id: string };
+    | { kind: 'conflict'; id: string }
+    /** Twilio pushed back: a copy waits on the queue until `until` (ISO 8601); this one is done. */
+    | { kind: 'delayed'; id: string; until: string; code: string | undefined }
+    /** The ledger's delay marker names another copy of the message: this one was dropped. */
+    | { kind: 'superseded'; id: string };
 
 /** A failure worth retrying: the queue function rethrows it so the host redelivers the message. */
 export class TransientSendError extends Error {
@@ -145,7 +191,8 @@ export async function processOutbound(
         );
     }
     const id = outboundId(decoded.value, queueMessage.id);
-    const parsed = parseOutbound(decoded.value, undefined, parseOptions(deps));
+    const { message: content, retryToken } = splitRetryToken(decoded.value);
+    const parsed = parseOutbound(content, undefined, parseOptions(deps));
     if (!parsed.ok) return reject(deps, id, parsed.errors, decoded.value, attempt);
     const request = parsed.value;
     const fingerprint = requestFingerprint(request);
@@ -157,7 +204,7 @@ export async function processOutbound(
 
     const subject = subjectOf(request.type);
     try {
-        return await send(deps, id, request, fingerprint, now, attempt);
+        return await send(deps, { id, request, content, fingerprint, retryToken }, now, attempt);
     } catch (error) {
         const code = failureCode(error);
         if (attempt < deps.maxDequeueCount) {
@@ -223,16 +270,46 @@ export async function recoverAbandonedSend(
     return { kind: 'found-at-twilio', id, sid: found.sid };
 }
 
+/** The message without its delay token, and the token (when it is a re-enqueued copy). */
+function splitRetryToken(value: unknown): { message: unknown; retryToken: string | undefined } {
+    if (typeof value !== 'object' || value === null || !(RETRY_TOKEN_FIELD in value)) {
+        return { message: value, retryToken: undefined };
+    }
+    const { [RETRY_TOKEN_FIELD]: token, ...message } = value as Record<string, unknown>;
+    return { message, retryToken: typeof token === 'string' ? token : undefined };
+}
+
+/** What one attempt works on: the validated request, and the message content a re-enqueued copy carries. */
+interface Attempt {
+    id: string;
+    request: OutboundRequest;
+    /** The queue message, without its delay token. */
+    content: unknown;
+    fingerprint: string;
+    /** The delay token this copy carries, if it was re-enqueued. */
+    retryToken: string | undefined;
+}
+
+/** Enqueues a copy of the message carrying `token`, visible in `delayMs` (whole seconds, at least one). */
+async function enqueueCopy(
+    requeue: NonNullable<OutboundDependencies['requeue']>,
+    content: unknown,
+    token: string,
+    delayMs: number,
+): Promise<void> {
+    const text = JSON.stringify({ ...(content as Record<string, unknown>), [RETRY_TOKEN_FIELD]: token });
+    await requeue(text, Math.max(1, Math.ceil(delayMs / 1000)));
+}
+
 /** One attempt at one message: claim it, look for an earlier send when needed, send, record the outcome. */
 async function send(
     deps: OutboundDependencies,
-    id: string,
-    request: OutboundRequest,
-    fingerprint: string,
+    attemptOf: Attempt,
     now: () => Date,
     attempt: number,
 ): Promise<OutboundOutcome> {
     const { ledger, log } = deps;
+    const { id, request, fingerprint } = attemptOf;
     const subject = subjectOf(request.type);
     const token = randomUUID();
     const leaseMs = deps.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS;
@@ -243,7 +320,15 @@ async function send(
 
     let claimed = undefined as ClaimResult | undefined; // set by the ledger's mutate callback
     const stored = await ledger.update(id, (current) => {
-        const step = claim(current, { id, summary, fingerprint, token, now: now(), leaseMs });
+        const step = claim(current, {
+            id,
+            summary,
+            fingerprint,
+            token,
+            now: now(),
+            leaseMs,
+            copyToken: attemptOf.retryToken,
+        });
         claimed = step.result;
         return step.next;
     });
@@ -272,6 +357,13 @@ async function send(
             throw new TransientSendError(
                 `Outbound ${id} is being sent by another invocation; retrying later`,
             );
+        case 'superseded':
+            // The copy the delay marker names is on the queue (it was enqueued before the marker was
+            // written): this one is a duplicate, and acknowledging it loses nothing.
+            log.log(`Outbound ${id}: a superseded copy of a delayed message, dropped (attempt ${attempt})`);
+            return { kind: 'superseded', id };
+        case 'early':
+            return rearm(deps, attemptOf, claimed.marker.token, claimed.marker.until, now, attempt);
         case 'claimed':
             break;
     }
@@ -297,6 +389,7 @@ async function send(
     }
 
     const created = await createAtTwilio(deps, client, id, request);
+    const firstAttemptAt = claimed.firstAttemptAt;
     if (created.ok) {
         await saveSid(ledger, id, token, created.send, now);
         const { sid, status } = created.send;
@@ -312,11 +405,114 @@ async function send(
         return { kind: 'failed', id, code, message };
     }
     const reason = describeSendError(error);
+    const backPressure = backPressureOf(verdict);
+    if (backPressure !== undefined && deps.requeue !== undefined) {
+        const code = verdict.code ?? (verdict.status === undefined ? undefined : `http-${verdict.status}`);
+        return delayAfterBackPressure(deps, attemptOf, {
+            kind: backPressure,
+            retryAfterMs: created.retryAfterMs,
+            code,
+            reason,
+            token,
+            firstAttemptAt,
+            attempts: stored.attempts,
+            now,
+            attempt,
+        });
+    }
     const mayHaveBeenCreated = verdict.kind === 'transient' && verdict.mayHaveBeenCreated;
     await ledger.update(id, (current) =>
         transientFailure(current, { token, now: now(), reason, mayHaveBeenCreated }),
     );
     throw new TransientSendError(`Outbound ${id}: ${reason}; will retry`, { cause: error });
+}
+
+/**
+ * Twilio pushed back on this attempt: wait before the next try — a copy of the message enqueued with a
+ * visibility delay, then the claim replaced by a delay marker naming it — or, when the message has reached
+ * its age limit, `failed` with Twilio's code.
+ */
+async function delayAfterBackPressure(
+    deps: OutboundDependencies,
+    attemptOf: Attempt,
+    input: {
+        kind: BackPressure;
+        retryAfterMs: number | undefined;
+        code: string | undefined;
+        reason: string;
+        token: string;
+        firstAttemptAt: string;
+        attempts: number;
+        now: () => Date;
+        attempt: number;
+    },
+): Promise<OutboundOutcome> {
+    const { ledger, log } = deps;
+    const { id, request } = attemptOf;
+    const { token, now, code, attempt } = input;
+    const subject = subjectOf(request.type);
+    const validityMs =
+        request.type === 'sms' && request.validityPeriod !== undefined
+            ? request.validityPeriod * 1000
+            : undefined;
+    const deadline = Date.parse(input.firstAttemptAt) + (validityMs ?? deps.maxAgeMs ?? DEFAULT_MAX_AGE_MS);
+    const at = now();
+    const leftMs = deadline - at.getTime();
+    if (leftMs < 1_000) {
+        const message = `not accepted by Twilio within the message's age limit; last error: ${input.reason}`;
+        await ledger.update(id, (current) => permanentFailure(current, { token, now: now(), code, message }));
+        log.warn(outcomeLine({ event: `${subject}.failed`, id, status: 'failed', code, attempt }));
+        return { kind: 'failed', id, code, message };
+    }
+    const wait = backPressureDelayMs(
+        input.kind,
+        { retryAfterMs: input.retryAfterMs, attempts: input.attempts },
+        deps.backoff ?? DEFAULT_BACKOFF,
+    );
+    // The last try is at the age limit, not after it.
+    const delayMs = Math.min(wait, leftMs);
+    const until = new Date(at.getTime() + Math.ceil(delayMs / 1000) * 1000).toISOString();
+    const next = randomUUID();
+    // The copy first, the marker naming it second: a marker never names a copy that is not on the queue.
+    await enqueueCopy(
+        deps.requeue as NonNullable<OutboundDependencies['requeue']>,
+        attemptOf.content,
+        next,
+        delayMs,
+    );
+    const marker = { token: next, until, firstAttemptAt: input.firstAttemptAt };
+    await ledger.update(id, (current) =>
+        delayRetry(current, { token, marker, reason: `${input.reason}; next try at ${until}`, now: now() }),
+    );
+    log.warn(outcomeLine({ event: `${subject}.retrying`, id, status: 'delayed', code, attempt }));
+    return { kind: 'delayed', id, until, code };
+}
+
+/**
+ * The copy a delay marker names arrived before the marker's time: a fresh copy is enqueued for the rest of
+ * the wait, and the marker moved to it (again the copy first), so this one can be acknowledged.
+ */
+async function rearm(
+    deps: OutboundDependencies,
+    attemptOf: Attempt,
+    markerToken: string,
+    until: string,
+    now: () => Date,
+    attempt: number,
+): Promise<OutboundOutcome> {
+    const { id, request } = attemptOf;
+    if (deps.requeue === undefined) {
+        throw new TransientSendError(`Outbound ${id} is delayed until ${until}; retrying later`);
+    }
+    const next = randomUUID();
+    await enqueueCopy(deps.requeue, attemptOf.content, next, Date.parse(until) - now().getTime());
+    await deps.ledger.update(id, (current) =>
+        rearmDelay(current, { token: markerToken, nextToken: next, now: now() }),
+    );
+    deps.log.log(
+        outcomeLine({ event: `${subjectOf(request.type)}.retrying`, id, status: 'delayed', attempt }),
+    );
+    return { kind: 'delayed', id, until, code: undefined };
 }
 
 /**
@@ -328,7 +524,10 @@ async function createAtTwilio(
     client: Twilio,
     id: string,
     request: OutboundRequest,
-): Promise<{ ok: true; send: TwilioSend } | { ok: false; error: unknown; verdict: SendErrorClass }> {
+): Promise<
+    | { ok: true; send: TwilioSend }
+    | { ok: false; error: unknown; verdict: SendErrorClass; retryAfterMs: number | undefined }
+> {
     const { defaults, defaultVoiceUrl: voiceUrl } = parseOptions(deps);
     const context = {
         id,
@@ -336,13 +535,16 @@ async function createAtTwilio(
         statusCallbackUrl: (messageId: string) => statusCallbackUrl(deps.publicBaseUrl, messageId),
     };
     for (let tries = 1; ; tries++) {
+        const seen: ResponseSeen = {};
         try {
-            const send =
+            watchRetryAfter(client);
+            const send = await lastResponse.run(seen, async () =>
                 request.type === 'sms'
-                    ? await client.messages.create(toMessageCreateParams(request, context))
-                    : await client.calls.create(
+                    ? client.messages.create(toMessageCreateParams(request, context))
+                    : client.calls.create(
                           await toCallCreateParams(request, { ...context, defaultVoiceUrl: voiceUrl }),
-                      );
+                      ),
+            );
             return { ok: true, send };
         } catch (error) {
             const verdict = classifySendError(error);
@@ -353,9 +555,47 @@ async function createAtTwilio(
                     continue;
                 }
             }
-            return { ok: false, error, verdict };
+            const now = (deps.now ?? (() => new Date()))();
+            return { ok: false, error, verdict, retryAfterMs: parseRetryAfter(seen.retryAfter, now) };
         }
     }
+}
+
+/** What the last HTTP answer to one create said that its RestException does not carry. */
+interface ResponseSeen {
+    retryAfter?: string;
+}
+
+/** The create in progress, as the HTTP client's response interceptor sees it. */
+const lastResponse = new AsyncLocalStorage<ResponseSeen>();
+const watchedClients = new WeakSet();
+
+/** What of an axios instance the interceptor needs; every part checked, since it is read by shape. */
+interface AxiosLike {
+    interceptors?: { response?: { use?: (onFulfilled: (response: unknown) => unknown) => unknown } };
+}
+
+/**
+ * Reads `Retry-After` off the create's last HTTP answer. The SDK's RestException keeps the status, code
+ * and message but not the headers, so a response interceptor on the client's axios instance (the SDK's
+ * `RequestClient.axios`, after its own 429 retries) copies it into the invocation's {@link lastResponse}
+ * store, which is per create, so concurrent invocations sharing one client never see each other's. A
+ * client without that shape (a test's wrapper) gives no Retry-After: the default wait is used.
+ */
+function watchRetryAfter(client: Twilio): void {
+    const http = (client as { httpClient?: { axios?: unknown } }).httpClient;
+    const axios = http?.axios as AxiosLike | undefined;
+    const responses = axios?.interceptors?.response;
+    if (axios === undefined || typeof responses?.use !== 'function' || watchedClients.has(axios)) return;
+    // One interceptor per axios instance, however many wrappers of its client there are.
+    watchedClients.add(axios);
+    responses.use.call(responses, (response: unknown) => {
+        const seen = lastResponse.getStore();
+        const headers = (response as { headers?: Record<string, unknown> } | undefined)?.headers;
+        const value = headers?.['retry-after'];
+        if (seen !== undefined) seen.retryAfter = typeof value === 'string' ? value : undefined;
+        return response;
+    });
 }
 
 /** Records the SID (and the sender Twilio used, when the message named none) of a send. */

@@ -27,6 +27,22 @@ export type SendErrorClass =
     /** Twilio did not accept the credentials: re-read the auth token once and retry, else give up. */
     | { kind: 'auth'; status: number; code?: string; message: string };
 
+/**
+ * Twilio pushed back, and the next try should wait longer than a queue redelivery: `rate-limit` (HTTP 429
+ * / 20429, with Twilio's `Retry-After` when it sent one) or `queue-full` (21611, 30001).
+ */
+export type BackPressure = 'rate-limit' | 'queue-full';
+
+/** Codes whose refusal means a full queue at Twilio (see {@link TRANSIENT_REFUSALS}). */
+const QUEUE_FULL_CODES: ReadonlySet<string> = new Set(['21611', '30001']);
+
+/** Whether a verdict is Twilio's back-pressure, and which kind; undefined for any other error. */
+export function backPressureOf(verdict: SendErrorClass): BackPressure | undefined {
+    if (verdict.kind !== 'transient') return undefined;
+    if (verdict.code !== undefined && QUEUE_FULL_CODES.has(verdict.code)) return 'queue-full';
+    return verdict.status === 429 ? 'rate-limit' : undefined;
+}
+
 interface HttpFailure {
     status: number;
     code: number | undefined;
@@ -70,8 +86,13 @@ const MAX_DESCRIPTION = 300;
  * Twilio error codes answered with a 4xx that are not about the request itself, so the same request can
  * succeed later. Twilio refused each one before creating anything.
  * - 21611: the sender's queue already holds more than 10 hours of messages at its throughput; it drains.
+ * - 30001: queue overflow (the account's or sender's queue is full); it drains too.
+ * Both are back-pressure: the queue takes hours to drain, so the next try waits minutes.
  */
-const TRANSIENT_REFUSALS: ReadonlyMap<number, string> = new Map([[21611, "the sender's queue is full"]]);
+const TRANSIENT_REFUSALS: ReadonlyMap<number, string> = new Map([
+    [21611, "the sender's queue is full"],
+    [30001, 'queue overflow'],
+]);
 
 function property(value: unknown, name: string): unknown {
     return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[name] : undefined;
@@ -165,7 +186,8 @@ function classifyHttp(failure: HttpFailure): SendErrorClass {
  *
  * - HTTP 429, 503 → transient, not created; other 5xx (and 408) → transient, may have been created.
  * - HTTP 401 or code 20003 → `auth`.
- * - Code 21611 (the sender's queue holds more than 10 hours of messages) → transient, not created.
+ * - Code 21611 (the sender's queue holds more than 10 hours of messages) or 30001 (queue overflow) →
+ *   transient, not created. With 429, these are back-pressure ({@link backPressureOf}).
  * - Other 4xx (21211 invalid To, 21610 unsubscribed, 21614, 21408, 21608, 21602, 21617, 21606, 21205, …)
  *   → permanent, with Twilio's code as a string.
  * - Connection refused, DNS failure, unreachable network, TLS certificate refused → transient, not
@@ -201,6 +223,48 @@ export function classifySendError(error: unknown): SendErrorClass {
         return { kind: 'transient', reason: 'timeout', mayHaveBeenCreated: true };
     }
     return { kind: 'transient', reason: 'unknown error', mayHaveBeenCreated: true };
+}
+
+/** How long delayed retries wait: the first wait of each kind, and the cap. */
+export interface BackoffPolicy {
+    /** A 429 without a usable `Retry-After`. */
+    rateLimitMs: number;
+    /** A full sender queue (21611, 30001): the first wait; it doubles with each attempt. */
+    queueFullMs: number;
+    /** No wait is longer. */
+    maxMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffPolicy = { rateLimitMs: 60_000, queueFullMs: 300_000, maxMs: 1_800_000 };
+
+/**
+ * How long to wait before the next try after Twilio pushed back: Twilio's `Retry-After` for a rate limit
+ * (else `rateLimitMs`); for a full queue `queueFullMs`, doubling with each earlier attempt
+ * (`attempts` counts this one); never more than `maxMs`, never less than a second.
+ */
+export function backPressureDelayMs(
+    kind: BackPressure,
+    input: { retryAfterMs: number | undefined; attempts: number },
+    policy: BackoffPolicy = DEFAULT_BACKOFF,
+): number {
+    const wait =
+        kind === 'rate-limit'
+            ? (input.retryAfterMs ?? policy.rateLimitMs)
+            : policy.queueFullMs * 2 ** Math.min(Math.max(input.attempts - 1, 0), 20);
+    return Math.max(1_000, Math.min(wait, policy.maxMs));
+}
+
+/**
+ * A `Retry-After` header value in milliseconds: delay-seconds or an HTTP date (relative to `now`);
+ * undefined when absent or unreadable.
+ */
+export function parseRetryAfter(value: string | undefined, now: Date): number | undefined {
+    if (value === undefined) return undefined;
+    const text = value.trim();
+    if (/^\d+$/.test(text)) return Number(text) * 1000;
+    // An HTTP date names its day and month; without letters, Date.parse would take "-5" for a year.
+    const at = /[a-z]{3}/i.test(text) ? Date.parse(text) : NaN;
+    return Number.isNaN(at) ? undefined : Math.max(0, at - now.getTime());
 }
 
 function shorten(text: string): string {

@@ -16,6 +16,18 @@
  *     anything not final, without a SID ──deadLetter──▶ dead-lettered (Twilio's word on its SID still wins)
  *     (none) ──rejected──▶ rejected (an invalid queue copy)
  *     another request under the id ──claim──▶ unchanged but for one `conflicting-copy` note
+ *     sending ──delayRetry──▶ unchanged status, the claim replaced by a delay marker (Twilio pushed back:
+ *                             a copy of the message waits on the queue until the marker's time)
+ *     delay marker ──claim (the copy it names, at its time)──▶ sending (claim held)
+ *     delay marker ──rearmDelay (the copy it names, early)──▶ the marker naming a fresh copy, same time
+ *
+ * A delay marker is a {@link SendClaim} (the ledger's contract has no other place for it) whose token
+ * is {@link DELAY_PREFIX} and the token of the queue copy it names, whose `at` is the message's first
+ * attempt (its age counts from there) and whose `leaseUntil` is when the next try is due. The pipeline
+ * enqueues the named copy *before* it writes the marker, so a marker always names a copy that exists on
+ * the queue (or is being processed): any other copy of the id — the one that was re-enqueued but whose
+ * acknowledgement a crash lost, a producer's duplicate, an older delayed copy — is superseded and
+ * dropped, and there is never a second copy that may send.
  *
  * Status ordering itself (never backwards, deduplicated events) is shared/ledger/status.ts.
  */
@@ -30,8 +42,11 @@ export const CONFLICTING_COPY = 'conflicting-copy';
 
 /** What a claim attempt found, beside the record it writes. */
 export type ClaimResult =
-    /** This invocation holds the claim; `earlierClaimAt` when it took over one whose outcome is unknown. */
-    | { kind: 'claimed'; earlierClaimAt: string | undefined }
+    /**
+     * This invocation holds the claim; `earlierClaimAt` when it took over one whose outcome is unknown;
+     * `firstAttemptAt` is when the message was first tried (this claim's time, unless it was delayed).
+     */
+    | { kind: 'claimed'; earlierClaimAt: string | undefined; firstAttemptAt: string }
     /** The record was made for another request (another fingerprint): nothing is sent. */
     | { kind: 'conflict' }
     /** A send already has a SID. */
@@ -39,7 +54,40 @@ export type ClaimResult =
     /** The record is final (failed, rejected, dead-lettered, delivered, …). */
     | { kind: 'already-final'; status: string }
     /** Another invocation holds a live claim. */
-    | { kind: 'held' };
+    | { kind: 'held' }
+    /** A delay marker names another queue copy of the message: this one is superseded (drop it). */
+    | { kind: 'superseded' }
+    /** The copy the delay marker names, arrived before its time: put it back for the rest of the wait. */
+    | { kind: 'early'; marker: DelayMarker };
+
+/** The token prefix that makes a {@link SendClaim} a delay marker. */
+export const DELAY_PREFIX = 'delayed:';
+/**
+ * How early the copy a marker names may arrive and still be taken as on time: the queue's clock (which
+ * made it visible) and ours differ slightly.
+ */
+export const DELAY_TOLERANCE_MS = 2_000;
+
+/** A delayed retry recorded in the ledger: which queue copy may try next, from when, and since when. */
+export interface DelayMarker {
+    /** The token the queue copy carries (shared/outbound/pipeline.ts `RETRY_TOKEN_FIELD`). */
+    token: string;
+    /** ISO 8601: the next try is due. */
+    until: string;
+    /** ISO 8601: the message's first attempt; its age limit counts from here. */
+    firstAttemptAt: string;
+}
+
+/** The record's delay marker, if its claim is one. */
+export function delayMarkerOf(record: LedgerRecord | undefined): DelayMarker | undefined {
+    const held = record?.claim;
+    if (held === undefined || !held.token.startsWith(DELAY_PREFIX)) return undefined;
+    return { token: held.token.slice(DELAY_PREFIX.length), until: held.leaseUntil, firstAttemptAt: held.at };
+}
+
+function markerClaim(marker: DelayMarker): SendClaim {
+    return { token: `${DELAY_PREFIX}${marker.token}`, at: marker.firstAttemptAt, leaseUntil: marker.until };
+}
 
 export interface ClaimInput {
     id: string;
@@ -51,13 +99,16 @@ export interface ClaimInput {
     token: string;
     now: Date;
     leaseMs: number;
+    /** The delay token the queue copy carries, when it was re-enqueued for a delayed retry. */
+    copyToken?: string | undefined;
 }
 
 /**
  * Claims the record for one send: only when it has no SID, is not final, and holds no live claim (an
  * expired claim is taken over, and reported, since that attempt's outcome is unknown). A record made
  * for another request is never claimed; it gets one `conflicting-copy` note instead. A missing record is
- * created `queued` and claimed.
+ * created `queued` and claimed. A delay marker is claimed only by the copy it names (`copyToken`), from
+ * its time on (`early` before it); every other copy is `superseded`.
  */
 export function claim(
     current: LedgerRecord | undefined,
@@ -68,6 +119,7 @@ export function claim(
         return { next: noteConflictingCopy(current, now), result: { kind: 'conflict' } };
     }
     let earlierClaimAt: string | undefined;
+    let firstAttemptAt = now.toISOString();
     if (current !== undefined) {
         if (current.sid !== undefined) {
             return {
@@ -78,7 +130,15 @@ export function claim(
         if (isTerminal(current.type, current.status)) {
             return { next: undefined, result: { kind: 'already-final', status: current.status } };
         }
-        if (current.claim !== undefined) {
+        const marker = delayMarkerOf(current);
+        if (marker !== undefined) {
+            // Nothing was created by the attempt that wrote the marker: no look-up is needed.
+            if (marker.token !== input.copyToken) return { next: undefined, result: { kind: 'superseded' } };
+            if (Date.parse(marker.until) - DELAY_TOLERANCE_MS > now.getTime()) {
+                return { next: undefined, result: { kind: 'early', marker } };
+            }
+            firstAttemptAt = marker.firstAttemptAt;
+        } else if (current.claim !== undefined) {
             if (isLive(current.claim, now)) return { next: undefined, result: { kind: 'held' } };
             earlierClaimAt = current.claim.at;
         }
@@ -102,7 +162,7 @@ export function claim(
         },
         updatedAt: now.toISOString(),
     };
-    return { next, result: { kind: 'claimed', earlierClaimAt } };
+    return { next, result: { kind: 'claimed', earlierClaimAt, firstAttemptAt } };
 }
 
 /**
@@ -186,6 +246,43 @@ export function transientFailure(
         errorMessage: input.reason,
         claim: input.mayHaveBeenCreated ? { ...current.claim, leaseUntil: at } : undefined,
         updatedAt: at,
+    };
+}
+
+/**
+ * Twilio pushed back (rate limit, full sender queue): the claim `token` held is replaced by a delay
+ * marker naming the queue copy that is already enqueued for the next try (`marker`), and the error kept
+ * (`reason`). No change unless this invocation holds the claim (the copy it enqueued is then superseded
+ * by whoever took the claim over, or finds the send done).
+ */
+export function delayRetry(
+    current: LedgerRecord | undefined,
+    input: { token: string; marker: DelayMarker; reason: string; now: Date },
+): LedgerRecord | undefined {
+    if (current?.claim?.token !== input.token) return undefined;
+    return {
+        ...current,
+        errorMessage: input.reason,
+        claim: markerClaim(input.marker),
+        updatedAt: input.now.toISOString(),
+    };
+}
+
+/**
+ * The copy the delay marker names arrived early and a fresh copy (`nextToken`) is enqueued for the rest
+ * of the wait: the marker names that one, with the same time. No change unless the marker still names
+ * `token`.
+ */
+export function rearmDelay(
+    current: LedgerRecord | undefined,
+    input: { token: string; nextToken: string; now: Date },
+): LedgerRecord | undefined {
+    const marker = delayMarkerOf(current);
+    if (current === undefined || marker?.token !== input.token) return undefined;
+    return {
+        ...current,
+        claim: markerClaim({ ...marker, token: input.nextToken }),
+        updatedAt: input.now.toISOString(),
     };
 }
 
@@ -292,6 +389,8 @@ export function poisonDeadLetter(
  * undefined. Such an attempt may have reached Twilio: look there before sending again or giving up.
  */
 export function abandonedClaim(record: LedgerRecord | undefined): SendClaim | undefined {
+    // A delay marker is written after Twilio refused the send: nothing to look for.
+    if (delayMarkerOf(record) !== undefined) return undefined;
     return record?.sid === undefined ? record?.claim : undefined;
 }
 

@@ -74,6 +74,11 @@ export interface AppConfig {
     readonly ledgerTable: string;
     /** Whether the ledger keeps message bodies (personal data: off by default). */
     readonly ledgerStoreBody: boolean;
+    /**
+     * `OUTBOUND_MAX_AGE_SECONDS`: how long an outbound message without a `validityPeriod` may go unaccepted
+     * by Twilio (rate limits, a full sender queue), from its first attempt, before it ends `failed`.
+     */
+    readonly outboundMaxAgeMs: number;
 }
 
 /** How to reach Azure Storage: a connection string, or an account reached with the app's identity. */
@@ -88,6 +93,7 @@ export const DEFAULT_API_KEY_SECRET_NAME = 'twilio-api-key-secret';
 export const DEFAULT_SECRET_TTL_SECONDS = 3600;
 export const DEFAULT_OUTBOUND_QUEUE = 'twilio-outbound';
 export const DEFAULT_LEDGER_TABLE = 'TwilioLedger';
+export const DEFAULT_OUTBOUND_MAX_AGE_SECONDS = 14_400;
 
 const ACCOUNT_SID = /^AC[0-9a-fA-F]{32}$/;
 const API_KEY_SID = /^SK[0-9a-fA-F]{32}$/;
@@ -212,6 +218,15 @@ export function parseConfig(env: Env): AppConfig {
         problems.push('LEDGER_STORE_BODY must be "true" or "false"');
     }
 
+    // Up to the queue's default message time-to-live (7 days): a delayed copy must outlive its wait.
+    const maxAgeSeconds = checkInteger(
+        read('OUTBOUND_MAX_AGE_SECONDS'),
+        'OUTBOUND_MAX_AGE_SECONDS',
+        DEFAULT_OUTBOUND_MAX_AGE_SECONDS,
+        { min: 60, max: 604_800 },
+        problems,
+    );
+
     if (problems.length > 0) {
         throw new ConfigError(problems);
     }
@@ -233,6 +248,7 @@ export function parseConfig(env: Env): AppConfig {
         messagingServiceSid,
         ledgerTable,
         ledgerStoreBody: storeBody === 'true',
+        outboundMaxAgeMs: maxAgeSeconds * 1000,
     };
 }
 

@@ -28,8 +28,11 @@ export interface AppDependencies {
     readonly twilio: TwilioClientFactory;
     /** The message ledger; throws ConfigError on first use when no storage is configured. */
     readonly ledger: () => Ledger;
-    /** Puts a message (JSON text) on the outbound queue. */
-    readonly enqueueOutbound: (text: string) => Promise<void>;
+    /**
+     * Puts a message (JSON text) on the outbound queue; with `delaySeconds`, it stays invisible that long
+     * (a delayed retry).
+     */
+    readonly enqueueOutbound: (text: string, options?: { delaySeconds?: number }) => Promise<void>;
 }
 
 /** Builds the services for `config`. Nothing is read from Key Vault or imported until first used. */
@@ -79,13 +82,16 @@ export function createDependencies(config: AppConfig): AppDependencies {
     let ledger: Ledger | undefined;
     const getLedger = (): Ledger => (ledger ??= openLedger(config, storageCredential));
     let outboundQueue: (() => Promise<import('@azure/storage-queue').QueueClient>) | undefined;
-    const enqueueOutbound = async (text: string): Promise<void> => {
+    const enqueueOutbound = async (text: string, options?: { delaySeconds?: number }): Promise<void> => {
         outboundQueue ??= createQueueClientFactory(
             requireStorage(config.storage),
             config.outboundQueue,
             storageCredential(),
         );
-        await (await outboundQueue()).sendMessage(text);
+        const delaySeconds = options?.delaySeconds;
+        await (
+            await outboundQueue()
+        ).sendMessage(text, delaySeconds === undefined ? undefined : { visibilityTimeout: delaySeconds });
     };
     return { config, authToken, apiKeySecret, twilio, ledger: getLedger, enqueueOutbound };
 }

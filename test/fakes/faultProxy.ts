@@ -21,8 +21,11 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import { closeServer, listen, trackSockets } from './servers';
 
 export type Fault =
-    /** Answer with Twilio's error JSON; the upstream never sees the request. */
-    | { kind: 'error'; status: number; code?: number; message?: string }
+    /**
+     * Answer with Twilio's error JSON (and `headers`, e.g. `Retry-After`); the upstream never sees the
+     * request.
+     */
+    | { kind: 'error'; status: number; code?: number; message?: string; headers?: Record<string, string> }
     /** Destroy the connection after `afterMs` (default 0) without forwarding. */
     | { kind: 'reset'; afterMs?: number }
     /** Forward, wait for the upstream's answer, then answer the client with Twilio's error JSON instead. */
@@ -150,9 +153,13 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
             },
         );
 
-    const sendError = (res: ServerResponse, fault: { status: number; code?: number; message?: string }) => {
+    const sendError = (
+        res: ServerResponse,
+        fault: { status: number; code?: number; message?: string; headers?: Record<string, string> },
+    ) => {
         const json = JSON.stringify(twilioErrorBody(fault.status, fault.code, fault.message));
         res.writeHead(fault.status, {
+            ...fault.headers,
             'Content-Type': 'application/json; charset=utf-8',
             'Content-Length': String(Buffer.byteLength(json)),
             Connection: 'close',

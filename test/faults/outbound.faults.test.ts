@@ -13,7 +13,10 @@
  *   was written — and restarted (test/support/crashableWorker.ts: a kill is a crash, the dead process's
  *   queue locks expire, a restart is a cold process);
  * - every message on the queue twice (same text, same id);
- * - Key Vault down while a cold process starts (at the start, and again at one restart).
+ * - Key Vault down while a cold process starts (at the start, and again at one restart);
+ * - separately, Twilio's back-pressure (a 429 with Retry-After that outlasts the client's retries, 21611
+ *   once or twice): delayed copies re-enqueued, with the worker killed right after the re-enqueue and right
+ *   after the delay marker, before the current copy is acknowledged.
  *
  * The poison queue is then run through `recordPoisonedMessage`, as the outboundPoison function does.
  * Assertions are on counts and exact states only; timings are printed, never asserted.
@@ -43,6 +46,7 @@ import type { Fault, FaultMatch, ProxiedRequest } from '../fakes/faultProxy';
 import { REPO_ROOT } from '../support/childProcess';
 import {
     crashableLedger,
+    crashableRequeue,
     crashableTwilio,
     delay,
     startCrashableWorker,
@@ -173,8 +177,25 @@ interface Scenario {
     readonly kills: Kill[];
     readonly hostProblems: string[];
     readonly log: HostLogger;
+    /** Every delayed copy the pipeline put on the queue, as the queue service answered it. */
+    readonly requeued: Requeued[];
     fleet: WorkerFleet;
 }
+
+interface Requeued {
+    readonly ledgerId: string;
+    readonly delaySeconds: number;
+    /** From its insertion to its visibility, by the queue service's clock. */
+    readonly visibleAfterMs: number;
+}
+
+/**
+ * Delayed retries, shortened for a test run: a 429 without Retry-After waits 1 s, a full queue 2 s (then
+ * 4 s): longer than the claim lease, so a copy re-enqueued by a process killed before it wrote the marker
+ * finds that claim expired, not held (a held copy is redelivered every 200 ms here and would soon be
+ * poisoned, a churn of the test's short timings, not of the pipeline's).
+ */
+const BACKOFF = { rateLimitMs: 1_000, queueFullMs: 2_000, maxMs: 4_000 };
 
 /** A queue, a ledger table and Key Vault for one test; the fleet is started by {@link startFleet}. */
 async function newScenario(queueName: string): Promise<Scenario> {
@@ -193,6 +214,7 @@ async function newScenario(queueName: string): Promise<Scenario> {
         invocations: [],
         kills: [],
         hostProblems,
+        requeued: [],
         // The host's own failures (a message it could not settle, a poll that failed) are problems; an
         // invocation that failed is what the faults are for.
         log: (level, message) => {
@@ -272,6 +294,23 @@ async function startFleet(
                                     maxDequeueCount: QUEUES.maxDequeueCount,
                                     log: context,
                                     claimLeaseMs: CLAIM_LEASE_MS,
+                                    // As functions/outbound.ts: delayed copies go on the function's own queue.
+                                    requeue: crashableRequeue(
+                                        scenario.queue,
+                                        process,
+                                        probe,
+                                        invocation.ledgerId,
+                                        (_text, delaySeconds, response) => {
+                                            scenario.requeued.push({
+                                                ledgerId: invocation.ledgerId,
+                                                delaySeconds,
+                                                visibleAfterMs:
+                                                    response.nextVisibleOn.getTime() -
+                                                    response.insertedOn.getTime(),
+                                            });
+                                        },
+                                    ),
+                                    backoff: BACKOFF,
                                 },
                             );
                         } catch (error) {
@@ -460,6 +499,9 @@ const KILL_AT: Readonly<Record<PipelineStep, readonly number[]>> = {
     claim: [50, 300, 550],
     create: [130, 380, 630],
     sid: [210, 460, 700],
+    // No create here meets back-pressure for long (a single 429 is the client's own to retry).
+    requeue: [],
+    delay: [],
 };
 /**
  * Only an invocation on one of its first attempts is killed here; a kill on the last attempt (the host then
@@ -600,7 +642,13 @@ describe('outbound under faults: the real queue path', () => {
 
         const scenario = await newScenario('faults-bulk');
         const { keyVault, kills } = scenario;
-        const stepCounts: Record<PipelineStep, number> = { claim: 0, create: 0, sid: 0 };
+        const stepCounts: Record<PipelineStep, number> = {
+            claim: 0,
+            create: 0,
+            sid: 0,
+            requeue: 0,
+            delay: 0,
+        };
         // Printed, not asserted: the longest a claim was held before its create was answered (or its SID
         // written, when found at Twilio).
         const claimedAt = new WeakMap<Invocation, number>();
@@ -965,6 +1013,136 @@ describe('outbound under faults: one message killed at each step, then restarted
         },
         40_000,
     );
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Delayed retries: Twilio's back-pressure, with kills between the re-enqueue and the acknowledge
+
+describe('outbound under faults: delayed retries (429 with Retry-After, 21611), killed between the re-enqueue and the acknowledge', () => {
+    it('every message one create, none lost, none sent twice; a crash leaves no second copy that sends', async () => {
+        const MESSAGES = 24;
+        type Pushback = '429' | '21611' | '21611 twice';
+        const planned = Array.from({ length: MESSAGES }, (_, i) => {
+            const pushback: Pushback = (['429', '21611', '21611 twice'] as const)[i % 3] as Pushback;
+            const to = `+14444${String(i + 1).padStart(6, '0')}`;
+            return { id: `delayed-${String(i + 1)}`, to, pushback };
+        });
+        // A 429 that outlasts the client's three quick retries carries Retry-After: 2 (longer than the
+        // claim lease, see BACKOFF).
+        const persistent429: Fault[] = Array.from({ length: 4 }, () => ({
+            kind: 'error',
+            status: 429,
+            headers: { 'Retry-After': '2' },
+        }));
+        const full: Fault = { kind: 'error', status: 400, code: 21611, message: 'queue full' };
+        for (const { to, pushback } of planned) {
+            const faults = pushback === '429' ? persistent429 : pushback === '21611' ? [full] : [full, full];
+            env.proxy.script(createMatch('sms', to), ...faults);
+        }
+        const scenario = await newScenario('faults-delayed');
+        // One message at a time: the next is enqueued once the one before has been delayed, so a kill does
+        // not also end a batch of other invocations whose scripted back-pressure would then be spent in the
+        // dead process (their messages would send without ever being delayed).
+        let enqueued = 0;
+        const enqueues: Promise<unknown>[] = [];
+        const enqueueNext = () => {
+            const message = planned[enqueued++];
+            if (message === undefined) return;
+            const { id, to } = message;
+            enqueues.push(
+                scenario.queue.sendMessage(JSON.stringify({ type: 'sms', id, to, body: `Delayed ${id}` })),
+            );
+        };
+        const delayedOnce = new Set<string>();
+        /** Ledger id → the queue message a kill after the marker left unacknowledged. */
+        const leftBehind = new Map<string, string>();
+        // A kill right after the copy is enqueued (marker not yet written) for every 4th message, right after
+        // the marker is written (the current copy not yet acknowledged) for the next ones: the first delayed
+        // retry of each.
+        const killAt = new Map<string, 'requeue' | 'delay'>();
+        planned.forEach(({ id }, i) => {
+            if (i % 4 === 0) killAt.set(id, 'requeue');
+            else if (i % 4 === 1) killAt.set(id, 'delay');
+        });
+        enqueueNext();
+        await startFleet(scenario, (life, invocation, step, key) => {
+            if (step !== 'requeue' && step !== 'delay') return;
+            if (step === 'requeue' && !delayedOnce.has(key)) {
+                delayedOnce.add(key);
+                enqueueNext();
+            }
+            if (killAt.get(key) !== step) return;
+            killAt.delete(key);
+            if (step === 'delay') leftBehind.set(key, invocation.queueMessageId);
+            scenario.kills.push({ step, key, worker: life.index, dequeueCount: invocation.dequeueCount });
+            scenario.fleet.kill(life);
+        });
+        const allEnqueued = async () => {
+            while (enqueued < planned.length) await delay(50);
+            await Promise.all(enqueues);
+        };
+        await within(allEnqueued(), 45_000, 'every message delayed once');
+        await drain(scenario.queue, scenario.fleet, 45_000);
+        await scenario.fleet.stop();
+        const poison = await runPoisonQueue(scenario);
+        await env.sandbox.idle();
+        console.log(
+            `delayed retries: ${String(scenario.requeued.length)} copies re-enqueued, kills ${JSON.stringify(
+                scenario.kills.map((k) => k.step),
+            )}, ${String(poison.messages)} poisoned`,
+        );
+
+        // The kills: a kill also ends the dead process's other invocations, whose messages may then meet
+        // their back-pressure in that dead process (the scripted answer spent) and never reach a planned
+        // kill; several of each kind happen all the same.
+        const killedAt = (step: PipelineStep) => scenario.kills.filter((k) => k.step === step).length;
+        expect(killedAt('requeue')).toBeGreaterThanOrEqual(2);
+        expect(killedAt('delay')).toBeGreaterThanOrEqual(2);
+        expect(env.proxy.pendingFaults()).toBe(0);
+        expect(poison.messages).toBe(0);
+        expect(scenario.hostProblems).toEqual([]);
+
+        for (const { id, to, pushback } of planned) {
+            const creates = env.proxy.requests.filter((r) => r.method === 'POST' && r.form.get('To') === to);
+            // One create reached Twilio: none lost, none twice.
+            const sent = env.sandbox.messages.filter((m) => m.to === to);
+            expect({ id, sent: sent.length }).toEqual({ id, sent: 1 });
+            expect({ id, forwarded: creates.filter((r) => r.forwarded).length }).toEqual({
+                id,
+                forwarded: 1,
+            });
+            const final = await scenario.ledger.get(id);
+            expect(final?.sid).toBe(sent[0]?.sid);
+            expect(final?.claim).toBeUndefined();
+            expect(SENT_STATUSES.sms).toContain(final?.status);
+            // Each copy re-enqueued waits on the queue for its delay, by the queue's own clock.
+            const copies = scenario.requeued.filter((r) => r.ledgerId === id);
+            // At least one: a second 21611 may have been answered to an invocation of a process killed for
+            // another message (the answer spent, never seen), and the retry then sent straight away.
+            expect(copies.length).toBeGreaterThanOrEqual(1);
+            for (const copy of copies) {
+                expect(Math.abs(copy.visibleAfterMs - copy.delaySeconds * 1000)).toBeLessThanOrEqual(1_000);
+                if (pushback === '429') expect(copy.delaySeconds).toBe(2);
+                else expect([2, 4]).toContain(copy.delaySeconds);
+            }
+        }
+        // The copy a kill after the marker left behind came back when the dead process's lock expired, and
+        // was superseded (or, when the delayed copy had already sent, found the SID): it never called Twilio.
+        expect(leftBehind.size).toBe(killedAt('delay'));
+        for (const [id, queueMessageId] of leftBehind) {
+            const returned = scenario.invocations.filter(
+                (i) => i.queueMessageId === queueMessageId && i.outcome !== undefined,
+            );
+            expect({ id, outcomes: returned.map((i) => i.outcome?.kind) }).toEqual({
+                id,
+                outcomes: [expect.stringMatching(/^(superseded|already-sent)$/)],
+            });
+            expect(returned[0]?.events).not.toContain('create');
+        }
+        for (const invocation of scenario.invocations.filter((i) => i.outcome?.kind === 'superseded')) {
+            expect(invocation.events).not.toContain('create');
+        }
+    }, 60_000);
 });
 
 // ---------------------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import type { CoreFunctionMetadata, RegisteredFunction } from '../../local/host/
 import type { HostLogger } from '../../local/host/invoke';
 import type { QueueSettings } from '../../local/host/loader';
 import { createQueueOutputWriter } from '../../local/host/queueOutput';
+import { DELAY_PREFIX } from '../../shared/outbound/transitions';
 import { startQueueListener, type QueueListener } from '../../local/host/queueListener';
 import { createQueueClients, type QueueClients, type Settings } from '../../local/host/storage';
 import type {
@@ -109,8 +110,12 @@ export class ProcessLife {
     }
 }
 
-/** A pipeline step that has just completed at the service, before the pipeline sees its result. */
-export type PipelineStep = 'claim' | 'create' | 'sid';
+/**
+ * A pipeline step that has just completed at the service, before the pipeline sees its result: `requeue`
+ * is a delayed copy of the message put on the queue (its delay marker not yet written), `delay` the delay
+ * marker written (the current copy not yet acknowledged).
+ */
+export type PipelineStep = 'claim' | 'create' | 'sid' | 'requeue' | 'delay';
 
 /** What one invocation's dependencies report. */
 export interface InvocationProbe {
@@ -122,8 +127,9 @@ export interface InvocationProbe {
     readonly events: string[];
     /**
      * Told, while the process is alive, when the claim has been written, a create has been answered with
-     * a resource (`key` is the `To` number), or the SID has been written (`key` is the ledger id). It may
-     * kill the process: the pipeline then never sees the result.
+     * a resource (`key` is the `To` number), the SID has been written, a delayed copy enqueued or a delay
+     * marker written (`key` is the ledger id). It may kill the process: the pipeline then never sees the
+     * result.
      */
     onStep(step: PipelineStep, key: string): void;
 }
@@ -160,7 +166,9 @@ export function crashableLedger(ledger: Ledger, life: ProcessLife, probe: Invoca
                 const { before, after } = last;
                 if (!life.dead && after !== undefined) {
                     if (after.claim !== undefined && after.claim.token !== before?.claim?.token) {
-                        if (after.sid === undefined) probe.onStep('claim', id);
+                        if (after.sid === undefined) {
+                            probe.onStep(after.claim.token.startsWith(DELAY_PREFIX) ? 'delay' : 'claim', id);
+                        }
                     } else if (after.sid !== undefined && before?.sid === undefined) {
                         probe.onStep('sid', id);
                     }
@@ -184,6 +192,8 @@ export function crashableTwilio(
             };
         };
         const wrapped = {
+            // The pipeline reads Retry-After through the client's own HTTP client (a response interceptor).
+            httpClient: client.httpClient,
             messages: {
                 create: (params: MessageListInstanceCreateOptions) =>
                     life.run(() => {
@@ -209,7 +219,8 @@ export function crashableTwilio(
                     }),
             },
         };
-        // Only what the outbound pipeline uses; anything else would be a TypeError, not a silent pass.
+        // Only what the outbound pipeline uses (and the HTTP client, for Retry-After); anything else would be a
+        // TypeError, not a silent pass.
         return wrapped as unknown as Twilio;
     };
     return {
@@ -230,6 +241,27 @@ export function crashableTwilio(
                 return client === undefined ? undefined : wrap(client);
             }),
     };
+}
+
+/**
+ * The pipeline's `requeue` as one invocation of a process sees it: the copy is sent to `queue` (as the app
+ * sends it, with a visibility delay), and the `requeue` step reported for `id` before the pipeline goes on.
+ * `sent` is told what the queue service answered.
+ */
+export function crashableRequeue(
+    queue: QueueClient,
+    life: ProcessLife,
+    probe: InvocationProbe,
+    id: string,
+    sent: (text: string, delaySeconds: number, response: { insertedOn: Date; nextVisibleOn: Date }) => void,
+): (text: string, delaySeconds: number) => Promise<void> {
+    return (text, delaySeconds) =>
+        life.run(async () => {
+            probe.events.push('requeue');
+            const response = await queue.sendMessage(text, { visibilityTimeout: delaySeconds });
+            sent(text, delaySeconds, response);
+            if (!life.dead) probe.onStep('requeue', id);
+        });
 }
 
 /**

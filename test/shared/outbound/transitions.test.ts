@@ -13,7 +13,11 @@ import {
     CONFLICTING_COPY,
     deadLetter,
     deadLetterAfterLastAttempt,
+    DELAY_PREFIX,
+    delayMarkerOf,
+    delayRetry,
     noteConflictingCopy,
+    rearmDelay,
     permanentFailure,
     poisonDeadLetter,
     recordSid,
@@ -70,7 +74,11 @@ function claimedBy(token: string, at = T0, leaseMs = 60_000): LedgerRecord {
 describe('claim', () => {
     it('creates a missing record as this request, claimed: sending, one attempt, a lease from now', () => {
         const { next, result } = claim(undefined, input());
-        expect(result).toEqual({ kind: 'claimed', earlierClaimAt: undefined });
+        expect(result).toEqual({
+            kind: 'claimed',
+            earlierClaimAt: undefined,
+            firstAttemptAt: T0.toISOString(),
+        });
         expect(next).toEqual({
             id: 'm1',
             direction: 'outbound',
@@ -139,7 +147,11 @@ describe('claim', () => {
 
     it('takes over an expired claim, and says when the earlier attempt claimed it', () => {
         const { next, result } = claim(claimedBy('other'), input({ now: AFTER_LEASE }));
-        expect(result).toEqual({ kind: 'claimed', earlierClaimAt: T0.toISOString() });
+        expect(result).toEqual({
+            kind: 'claimed',
+            earlierClaimAt: T0.toISOString(),
+            firstAttemptAt: AFTER_LEASE.toISOString(),
+        });
         expect(next?.claim).toEqual({
             token: 'tok',
             at: AFTER_LEASE.toISOString(),
@@ -153,6 +165,7 @@ describe('claim', () => {
         expect(claim(current, input({ now: LATER })).result).toEqual({
             kind: 'claimed',
             earlierClaimAt: T0.toISOString(),
+            firstAttemptAt: LATER.toISOString(),
         });
     });
 
@@ -308,6 +321,7 @@ describe('transientFailure', () => {
         expect(next && claim(next, input({ token: 'next', now: LATER })).result).toEqual({
             kind: 'claimed',
             earlierClaimAt: T0.toISOString(),
+            firstAttemptAt: LATER.toISOString(),
         });
     });
 
@@ -484,5 +498,89 @@ describe('abandonedClaim and releaseClaim', () => {
         expect(releaseClaim(claimedBy('tok'), 'tok').claim).toBeUndefined();
         const foreign = claimedBy('other');
         expect(releaseClaim(foreign, 'tok')).toBe(foreign);
+    });
+});
+
+describe('delayed retries', () => {
+    const UNTIL = '2024-05-04T10:02:00.000Z';
+    const marker = { token: 'copy-1', until: UNTIL, firstAttemptAt: T0.toISOString() };
+    /** The record as `delayRetry` leaves it after the claim of `tok` met a 429. */
+    const delayed = (): LedgerRecord => {
+        const next = delayRetry(claimedBy('tok'), { token: 'tok', marker, reason: 'HTTP 429', now: LATER });
+        if (next === undefined) throw new Error('not delayed');
+        return next;
+    };
+
+    it('delayRetry replaces this claim with a marker naming the enqueued copy, its time and first attempt', () => {
+        const next = delayed();
+        expect(next.claim).toEqual({
+            token: `${DELAY_PREFIX}copy-1`,
+            at: T0.toISOString(),
+            leaseUntil: UNTIL,
+        });
+        expect(next).toMatchObject({ status: 'sending', errorMessage: 'HTTP 429', attempts: 1 });
+        expect(delayMarkerOf(next)).toEqual(marker);
+        expect(delayMarkerOf(claimedBy('tok'))).toBeUndefined();
+    });
+
+    it('delayRetry changes nothing unless this invocation holds the claim', () => {
+        expect(
+            delayRetry(claimedBy('other'), { token: 'tok', marker, reason: 'x', now: LATER }),
+        ).toBeUndefined();
+        expect(delayRetry(undefined, { token: 'tok', marker, reason: 'x', now: LATER })).toBeUndefined();
+    });
+
+    it('a copy the marker does not name is superseded, before and after the marker’s time', () => {
+        for (const now of [LATER, AFTER_LEASE]) {
+            for (const copyToken of [undefined, 'copy-0']) {
+                expect(claim(delayed(), input({ now, copyToken }))).toEqual({
+                    next: undefined,
+                    result: { kind: 'superseded' },
+                });
+            }
+        }
+    });
+
+    it('the copy the marker names is early before its time (beyond the tolerance): re-armed, not sent', () => {
+        const early = new Date(Date.parse(UNTIL) - 3_000);
+        expect(claim(delayed(), input({ now: early, copyToken: 'copy-1' }))).toEqual({
+            next: undefined,
+            result: { kind: 'early', marker },
+        });
+    });
+
+    it('the copy the marker names claims at its time, without a look-up, keeping the first attempt', () => {
+        for (const now of [new Date(Date.parse(UNTIL) - 1_000), AFTER_LEASE]) {
+            const { next, result } = claim(delayed(), input({ now, token: 'tok2', copyToken: 'copy-1' }));
+            expect(result).toEqual({
+                kind: 'claimed',
+                earlierClaimAt: undefined,
+                firstAttemptAt: T0.toISOString(),
+            });
+            expect(next?.claim?.token).toBe('tok2');
+            expect(next?.attempts).toBe(2);
+            expect(delayMarkerOf(next)).toBeUndefined();
+        }
+    });
+
+    it('a marker is not an abandoned claim: nothing was created', () => {
+        expect(abandonedClaim(delayed())).toBeUndefined();
+        expect(abandonedClaim(claimedBy('tok'))?.token).toBe('tok');
+    });
+
+    it('rearmDelay moves the marker to the fresh copy, same time; only from the copy it names', () => {
+        const next = rearmDelay(delayed(), { token: 'copy-1', nextToken: 'copy-2', now: LATER });
+        expect(delayMarkerOf(next)).toEqual({ ...marker, token: 'copy-2' });
+        expect(rearmDelay(delayed(), { token: 'copy-0', nextToken: 'copy-2', now: LATER })).toBeUndefined();
+        expect(
+            rearmDelay(claimedBy('tok'), { token: 'tok', nextToken: 'copy-2', now: LATER }),
+        ).toBeUndefined();
+    });
+
+    it('a claim taken after the marker holds others off as any claim does', () => {
+        const taken = claim(delayed(), input({ now: AFTER_LEASE, token: 'tok2', copyToken: 'copy-1' })).next;
+        expect(claim(taken, input({ now: AFTER_LEASE, copyToken: 'copy-1' })).result).toEqual({
+            kind: 'held',
+        });
     });
 });
