@@ -271,7 +271,7 @@ export async function recoverAbandonedSend(
 }
 
 /** The message without its delay token, and the token (when it is a re-enqueued copy). */
-function splitRetryToken(value: unknown): { message: unknown; retryToken: string | undefined } {
+export function splitRetryToken(value: unknown): { message: unknown; retryToken: string | undefined } {
     if (typeof value !== 'object' || value === null || !(RETRY_TOKEN_FIELD in value)) {
         return { message: value, retryToken: undefined };
     }
@@ -319,19 +319,30 @@ async function send(
     const client = await deps.twilio.get();
 
     let claimed = undefined as ClaimResult | undefined; // set by the ledger's mutate callback
-    const stored = await ledger.update(id, (current) => {
-        const step = claim(current, {
-            id,
-            summary,
-            fingerprint,
-            token,
-            now: now(),
-            leaseMs,
-            copyToken: attemptOf.retryToken,
-        });
-        claimed = step.result;
-        return step.next;
-    });
+    const stored = await ledger.update(
+        id,
+        (current) => {
+            const step = claim(current, {
+                id,
+                summary,
+                fingerprint,
+                token,
+                now: now(),
+                leaseMs,
+                copyToken: attemptOf.retryToken,
+            });
+            claimed = step.result;
+            return step.next;
+            // A first delivery of a message the API did not record has no record yet: insert without reading
+            // first. A wrong guess costs one request (the insert's 409, then a read), never a wrong write.
+        },
+        {
+            expectAbsent:
+                attemptOf.request.fingerprint === undefined &&
+                attemptOf.retryToken === undefined &&
+                attempt <= 1,
+        },
+    );
     if (stored === undefined || claimed === undefined)
         throw new Error(`The ledger returned no record for ${id}`);
     switch (claimed.kind) {

@@ -61,7 +61,10 @@ export async function recordPoisonedMessage(
     const value = decoded?.ok === true ? decoded.value : undefined;
     const clientId = typeof value === 'object' && value !== null ? ownId(value) : undefined;
     const id = clientId !== undefined && ID.test(clientId) ? clientId : `poison-${contentHash(item)}`;
-    const parsed = value === undefined ? undefined : attempt(() => parseOutbound(value));
+    // A re-enqueued (delayed) copy carries the pipeline's retry token beside the message itself.
+    const { splitRetryToken } = await outboundPipeline();
+    const message = value === undefined ? undefined : splitRetryToken(value).message;
+    const parsed = message === undefined ? undefined : attempt(() => parseOutbound(message));
     const problem =
         decoded === undefined
             ? 'the queue item could not be decoded'

@@ -148,3 +148,19 @@ describe('outboundPoison: every item gets a dead-lettered record, whatever its s
         expect(text).not.toMatch(/privateFieldName|5557654321|private body/);
     });
 });
+
+describe('outboundPoison: a delayed copy', () => {
+    it('validates the message without the pipeline retry token, so its summary is recorded', async () => {
+        const item = {
+            type: 'sms',
+            id: 'poisoned-delayed-copy',
+            to: '+15550009876',
+            body: 'x',
+            retryToken: 'abc',
+        };
+        const result = await recordPoisonedMessage(ledger, item, 'pm-delayed');
+        expect(result).toEqual({ id: 'poisoned-delayed-copy', kind: 'dead-lettered' });
+        const stored = await ledger.get('poisoned-delayed-copy');
+        expect(stored).toMatchObject({ status: 'dead-lettered', to: '+15550009876', bodyLength: 1 });
+    });
+});

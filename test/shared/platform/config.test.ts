@@ -46,6 +46,7 @@ describe('parseConfig', () => {
             twilioApiUrl: undefined,
             storage: undefined,
             outboundQueue: 'twilio-outbound',
+            outboundMaxAgeMs: 14_400_000,
             fromNumber: undefined,
             messagingServiceSid: undefined,
             ledgerTable: 'TwilioLedger',
@@ -499,5 +500,16 @@ describe('parseConfig: Twilio API keys', () => {
     it('never puts the key secret in an error message', () => {
         const problems = problemsOf({ TWILIO_API_KEY_SECRET: 'very-secret-value-123' });
         expect(problems.join(' ')).not.toContain('very-secret-value-123');
+    });
+});
+
+describe('parseConfig: OUTBOUND_MAX_AGE_SECONDS', () => {
+    it('takes 60 to 604800 seconds and names the setting otherwise', () => {
+        expect(parseConfig({ OUTBOUND_MAX_AGE_SECONDS: '90' }).outboundMaxAgeMs).toBe(90_000);
+        for (const bad of ['10', 'abc', '1000000', '-5']) {
+            expect(() => parseConfig({ OUTBOUND_MAX_AGE_SECONDS: bad })).toThrow(
+                /OUTBOUND_MAX_AGE_SECONDS must be a whole number from 60 to 604800/,
+            );
+        }
     });
 });
