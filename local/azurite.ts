@@ -141,7 +141,34 @@ async function choosePorts(mode: 'default' | 'free'): Promise<AzuritePorts> {
         const free = await Promise.all(Object.values(DEFAULT_PORTS).map((port) => isPortFree(port)));
         if (free.every(Boolean)) return { ...DEFAULT_PORTS };
     }
-    return { blob: await freePort(), queue: await freePort(), table: await freePort() };
+    const [blob = 0, queue = 0, table = 0] = await freePorts(3);
+    return { blob, queue, table };
+}
+
+/**
+ * `count` distinct ports the OS reports free right now: all are held open until every one is chosen, since
+ * asking one at a time can be answered with the same port twice (seen: blob and queue on one port).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+    const servers = Array.from({ length: count }, () => createServer());
+    try {
+        return await Promise.all(
+            servers.map(
+                (server) =>
+                    new Promise<number>((resolve, reject) => {
+                        server.once('error', reject);
+                        server.listen(0, '127.0.0.1', () => {
+                            const address = server.address();
+                            resolve(typeof address === 'object' && address !== null ? address.port : 0);
+                        });
+                    }),
+            ),
+        );
+    } finally {
+        await Promise.all(
+            servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+        );
+    }
 }
 
 function waitUntilListening(child: ChildProcess, output: string[], services: number): Promise<void> {

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, stopChild } from '../../local/azurite';
+import { freePorts, stopChild } from '../../local/azurite';
 
 export interface OAuthAzurite {
     readonly queuePort: number;
@@ -29,7 +29,7 @@ export async function startOAuthAzurite(tls: { cert: string; key: string }): Pro
     const keyFile = path.join(dir, 'key.pem');
     writeFileSync(certFile, tls.cert);
     writeFileSync(keyFile, tls.key);
-    const [queuePort, tablePort] = [await freePort(), await freePort()];
+    const [queuePort = 0, tablePort = 0] = await freePorts(2);
     const main = path.join(path.dirname(require.resolve('azurite/package.json')), 'dist', 'src');
     const output: string[] = [];
     const services = [

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { QueueServiceClient } from '@azure/storage-queue';
 import {
     freePort,
+    freePorts,
     isPortFree,
     PortInUseError,
     startAzurite,
@@ -455,8 +456,7 @@ describe('local host: its own process (npm start, npm run dev)', () => {
         writeFileSync(path.join(appDir, 'package.json'), '{"main": "functions/*.js"}');
         writeFileSync(path.join(appDir, 'host.json'), '{"version": "2.0"}');
         writeFunction('first build');
-        port = await freePort();
-        inspectorPort = await freePort();
+        [port = 0, inspectorPort = 0] = await freePorts(2);
     });
 
     afterAll(async () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createServer, type Server } from 'node:net';
-import { freePort, isPortFree } from '../../local/azurite';
+import { freePort, freePorts, isPortFree } from '../../local/azurite';
 import { readSandboxState, type SandboxState } from '../../local/sandbox/state';
 import { isProcessAlive, readAppState } from '../../local/settings';
 import { appNodeArgs, inspectorAddress, parseStartArgs } from '../../local/start';
@@ -31,8 +31,7 @@ describe('npm start', () => {
 
     beforeAll(async () => {
         dir = mkdtempSync(path.join(tmpdir(), 'npm-start-'));
-        port = await freePort();
-        inspectorPort = await freePort();
+        [port = 0, inspectorPort = 0] = await freePorts(2);
         env = {
             PATH: process.env.PATH,
             HOME: process.env.HOME,
