@@ -193,6 +193,7 @@ const LEFT_AT_DEFAULT: Record<string, string> = {
     VOICE_GREETING: 'text, the operator’s choice',
     SMS_REPLY: 'text, the operator’s choice',
     LEDGER_STORE_BODY: 'off: bodies are personal data',
+    OUTBOUND_MAX_AGE_SECONDS: '4 hours, below Twilio’s own 10-hour queue limit',
 };
 const NEVER_IN_AZURE: Record<string, string> = {
     TWILIO_AUTH_TOKEN: 'the token lives in Key Vault',
