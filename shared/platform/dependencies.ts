@@ -125,7 +125,7 @@ function lazyLedger(open: () => Promise<Ledger>): Ledger {
     return {
         create: async (record) => (await load()).create(record),
         get: async (id) => (await load()).get(id),
-        update: async (id, mutate) => (await load()).update(id, mutate),
+        update: async (id, mutate, options) => (await load()).update(id, mutate, options),
         list: async (query) => (await load()).list(query),
         idForSid: async (sid) => (await load()).idForSid(sid),
     };
