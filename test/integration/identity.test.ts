@@ -91,6 +91,19 @@ afterAll(async () => {
 });
 
 /** The settings infra/app/function.bicep writes, for one user-assigned identity. */
+/** The app's secrets, in the fake vault under the names the template gives them. */
+function storeSecrets(): void {
+    vault.setSecret('twilio-auth-token', AUTH_TOKEN);
+    vault.setSecret('twilio-api-key-secret', API_KEY_SECRET);
+}
+
+/** {@link templateSettings} without the settings `omitted`. */
+function templateSettingsWithout(vaultName: string, ...omitted: string[]): Record<string, string> {
+    return Object.fromEntries(
+        Object.entries(templateSettings(vaultName)).filter(([name]) => !omitted.includes(name)),
+    );
+}
+
 function templateSettings(vaultName: string): Record<string, string> {
     return {
         AzureWebJobsStorage__accountName: ACCOUNT,
@@ -205,8 +218,7 @@ describe('the fakes refuse what Azure would refuse', () => {
 
 describe('storage and Key Vault as the identity the Functions settings name', () => {
     it('the template’s settings: one user-assigned identity for the table, the queue and Key Vault, asked once per scope', async () => {
-        vault.setSecret('twilio-auth-token', AUTH_TOKEN);
-        vault.setSecret('twilio-api-key-secret', API_KEY_SECRET);
+        storeSecrets();
         const app = startApp(templateSettings('kv-identity'));
 
         await useEveryClient(app);
@@ -227,8 +239,7 @@ describe('storage and Key Vault as the identity the Functions settings name', ()
     });
 
     it('AZURE_CLIENT_ID naming another identity: Key Vault as that one, storage still as __clientId', async () => {
-        vault.setSecret('twilio-auth-token', AUTH_TOKEN);
-        vault.setSecret('twilio-api-key-secret', API_KEY_SECRET);
+        storeSecrets();
         const app = startApp({ ...templateSettings('kv-two-identities'), AZURE_CLIENT_ID: OTHER_CLIENT_ID });
 
         await useEveryClient(app);
@@ -243,13 +254,12 @@ describe('storage and Key Vault as the identity the Functions settings name', ()
     });
 
     it('__credential=managedidentity without a client id: the system-assigned identity', async () => {
-        vault.setSecret('twilio-auth-token', AUTH_TOKEN);
-        vault.setSecret('twilio-api-key-secret', API_KEY_SECRET);
-        const {
-            AzureWebJobsStorage__clientId: _,
-            AZURE_CLIENT_ID: __,
-            ...settings
-        } = templateSettings('kv-system');
+        storeSecrets();
+        const settings = templateSettingsWithout(
+            'kv-system',
+            'AzureWebJobsStorage__clientId',
+            'AZURE_CLIENT_ID',
+        );
         const app = startApp(settings);
 
         await useEveryClient(app);
@@ -265,13 +275,12 @@ describe('storage and Key Vault as the identity the Functions settings name', ()
     it('__managedIdentityResourceId: the user-assigned identity asked for by its resource ID', async () => {
         const resourceId =
             '/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg-app/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-app';
-        vault.setSecret('twilio-auth-token', AUTH_TOKEN);
-        vault.setSecret('twilio-api-key-secret', API_KEY_SECRET);
-        const {
-            AzureWebJobsStorage__clientId: _,
-            AZURE_CLIENT_ID: __,
-            ...settings
-        } = templateSettings('kv-resource-id');
+        storeSecrets();
+        const settings = templateSettingsWithout(
+            'kv-resource-id',
+            'AzureWebJobsStorage__clientId',
+            'AZURE_CLIENT_ID',
+        );
         const app = startApp({ ...settings, AzureWebJobsStorage__managedIdentityResourceId: resourceId });
 
         await useEveryClient(app);
@@ -287,13 +296,12 @@ describe('storage and Key Vault as the identity the Functions settings name', ()
     });
 
     it('no __credential: DefaultAzureCredential, which finds the App Service identity named by __clientId', async () => {
-        vault.setSecret('twilio-auth-token', AUTH_TOKEN);
-        vault.setSecret('twilio-api-key-secret', API_KEY_SECRET);
-        const {
-            AzureWebJobsStorage__credential: _,
-            AZURE_CLIENT_ID: __,
-            ...settings
-        } = templateSettings('kv-default');
+        storeSecrets();
+        const settings = templateSettingsWithout(
+            'kv-default',
+            'AzureWebJobsStorage__credential',
+            'AZURE_CLIENT_ID',
+        );
         const app = startApp(settings);
 
         await useEveryClient(app);

@@ -18,7 +18,7 @@ import {
 } from '../../shared/ledger/contract';
 import { createLedger, MAX_DAYS_PER_LIST_CALL } from '../../shared/ledger/table';
 import { REPO_ROOT } from '../support/childProcess';
-import { LIST_FIXTURE } from '../support/ledgerContract';
+import { LIST_FIXTURE, sampleRecord } from '../support/ledgerContract';
 
 let azurite: Azurite;
 let tableCount = 0;
@@ -51,24 +51,7 @@ function setup(options: { storeBody?: boolean; now?: string } = {}) {
     return { ledger, raw, setNow };
 }
 
-function record(id: string, createdAt: string, overrides: Partial<LedgerRecord> = {}): LedgerRecord {
-    return {
-        id,
-        direction: 'outbound',
-        type: 'sms',
-        to: '+15551230001',
-        from: '+15559870001',
-        bodyLength: 5,
-        body: 'hello',
-        mediaCount: 0,
-        status: 'queued',
-        history: [{ status: 'queued', at: createdAt, source: 'app' }],
-        attempts: 0,
-        createdAt,
-        updatedAt: createdAt,
-        ...overrides,
-    };
-}
+const record = sampleRecord;
 
 /** The record as a ledger without `storeBody` keeps it. */
 function withoutBody(value: LedgerRecord): LedgerRecord {
