@@ -26,7 +26,8 @@
  */
 
 export type Direction = 'outbound' | 'inbound';
-export type MessageKind = 'sms' | 'call';
+/** `voicemail`: a recording left through the voicemail twimlet (inbound; shared/voice/voicemail.ts). */
+export type MessageKind = 'sms' | 'call' | 'voicemail';
 
 export interface StatusEvent {
     status: string;
@@ -82,10 +83,45 @@ export interface LedgerRecord {
     fingerprint?: string;
     /** The HTTP API is putting the request on the queue (status `accepting`) until this lease ends. */
     acceptLease?: AcceptLease;
+    /**
+     * A `voicemail` record's own fields. Its recording SID is `sid`, and its transcription is `body` /
+     * `bodyLength` (the text only with `storeBody`, as a message body).
+     */
+    voicemail?: VoicemailDetails;
     /** ISO 8601; fixed at creation (it places the record in the day index). */
     createdAt: string;
     /** ISO 8601; stamped by {@link Ledger.update} on every write. */
     updatedAt: string;
+}
+
+/** What a `voicemail` record holds beside the common fields (shared/voice/voicemail.ts writes it). */
+export interface VoicemailDetails {
+    /** The call the voicemail was left on (`CA…`). */
+    callSid?: string;
+    /** The recording's length in seconds, as Twilio reports it. */
+    durationSeconds?: number;
+    /** Twilio's recording status (`completed`, `absent`, `failed`), once its status callback came. */
+    recordingStatus?: string;
+    /** `requested` until Twilio's transcription callback says `completed` or `failed`; absent when not asked. */
+    transcription?: string;
+    /** Each notification channel's outcome, one entry per channel (at most {@link MAX_NOTIFICATIONS}). */
+    notifications: VoicemailNotification[];
+}
+
+/**
+ * One channel's notification of a voicemail. `pending` while one invocation is delivering it; then
+ * `queued` (an SMS on the outbound queue: its own record under `id` says the rest), `sent` (an e-mail the
+ * service accepted: `id` is its operation), `failed` or `not-configured`, with `reason`.
+ */
+export interface VoicemailNotification {
+    channel: 'sms' | 'email';
+    outcome: 'pending' | 'queued' | 'sent' | 'failed' | 'not-configured';
+    /** ISO 8601: when the outcome was recorded. */
+    at: string;
+    /** The outbound message's id (SMS) or the e-mail operation's id. */
+    id?: string;
+    /** Why it failed or was not configured: a sentence naming settings or parameters, never values. */
+    reason?: string;
 }
 
 export interface ListQuery {
@@ -183,6 +219,8 @@ export const MAX_HISTORY_JSON = 30_000;
 export const MAX_DETAIL = 300;
 /** The body, error code and error message are cut to this many characters. */
 export const MAX_TEXT = 16_000;
+/** How many notification entries a voicemail record keeps. */
+export const MAX_NOTIFICATIONS = 10;
 /** The longest ledger id. */
 export const MAX_ID_LENGTH = 200;
 /** Days listed when the query gives no `dateFrom`. */

@@ -6,7 +6,8 @@
  * - New records: {@link newRecord}, the one factory every place that creates a record uses.
  * - Every write: {@link checkRecord} (createdAt from 1970, direction, type, counts) and
  *   {@link shapeForStorage} (history trimmed to the newest events that fit, text limits, the body only with
- *   `storeBody`, claim / accept lease / fingerprint reduced to their known fields, absent fields omitted).
+ *   `storeBody`, claim / accept lease / fingerprint / voicemail details reduced to their known fields,
+ *   absent fields omitted).
  *   What an implementation stores is the shaped record, and what it reads back must equal it.
  * - Updates: {@link nextRevision} (the id and createdAt cannot change; updatedAt is stamped).
  * - Lists: {@link checkListQuery} (page size, filters, the day range), {@link matchesListQuery} and
@@ -25,6 +26,7 @@ import {
     MAX_HISTORY,
     MAX_HISTORY_JSON,
     MAX_ID_LENGTH,
+    MAX_NOTIFICATIONS,
     MAX_PAGE_SIZE,
     MAX_TEXT,
     type AcceptLease,
@@ -34,6 +36,8 @@ import {
     type MessageKind,
     type SendClaim,
     type StatusEvent,
+    type VoicemailDetails,
+    type VoicemailNotification,
 } from './contract';
 
 export const DAY_MS = 86_400_000;
@@ -107,6 +111,7 @@ export interface NewRecordFields {
     attempts?: number | undefined;
     fingerprint?: string | undefined;
     acceptLease?: AcceptLease | undefined;
+    voicemail?: VoicemailDetails | undefined;
 }
 
 /**
@@ -150,8 +155,8 @@ export function checkRecord(record: LedgerRecord): void {
     if (!(['outbound', 'inbound'] as string[]).includes(record.direction)) {
         throw new RangeError('A ledger record direction is "outbound" or "inbound"');
     }
-    if (!(['sms', 'call'] as string[]).includes(record.type)) {
-        throw new RangeError('A ledger record type is "sms" or "call"');
+    if (!(['sms', 'call', 'voicemail'] as string[]).includes(record.type)) {
+        throw new RangeError('A ledger record type is "sms", "call" or "voicemail"');
     }
     checkCount(record.mediaCount);
     checkCount(record.attempts);
@@ -198,6 +203,7 @@ export function shapeForStorage(record: LedgerRecord, storeBody: boolean): Ledge
         claim: knownClaim(record.claim),
         fingerprint: text(record.fingerprint),
         acceptLease: knownAcceptLease(record.acceptLease),
+        voicemail: knownVoicemail(record.voicemail),
     };
     return withDefined(shaped, optional);
 }
@@ -279,6 +285,56 @@ export function knownAcceptLease(value: unknown): AcceptLease | undefined {
     if (typeof value !== 'object' || value === null) return undefined;
     const { token, until } = value as Record<string, unknown>;
     return typeof token === 'string' && typeof until === 'string' ? { token, until } : undefined;
+}
+
+const NOTIFICATION_CHANNELS: readonly string[] = ['sms', 'email'];
+const NOTIFICATION_OUTCOMES: readonly string[] = ['pending', 'queued', 'sent', 'failed', 'not-configured'];
+
+/**
+ * A voicemail's details reduced to their known fields (stored JSON, or details built from webhook input):
+ * text fields that are text, a whole non-negative duration, and the well-formed notifications (the last
+ * {@link MAX_NOTIFICATIONS}, each reason cut to {@link MAX_DETAIL}); undefined when it is not an object.
+ */
+export function knownVoicemail(value: unknown): VoicemailDetails | undefined {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+    const { callSid, durationSeconds, recordingStatus, transcription, notifications } = value as Record<
+        string,
+        unknown
+    >;
+    const known: VoicemailNotification[] = [];
+    for (const item of Array.isArray(notifications) ? (notifications as unknown[]) : []) {
+        if (typeof item !== 'object' || item === null) continue;
+        const { channel, outcome, at, id, reason } = item as Record<string, unknown>;
+        if (typeof channel !== 'string' || !NOTIFICATION_CHANNELS.includes(channel)) continue;
+        if (typeof outcome !== 'string' || !NOTIFICATION_OUTCOMES.includes(outcome)) continue;
+        if (typeof at !== 'string') continue;
+        known.push(
+            withDefined(
+                {
+                    channel: channel as VoicemailNotification['channel'],
+                    outcome: outcome as VoicemailNotification['outcome'],
+                    at,
+                },
+                { id: text(id), reason: text(reason)?.slice(0, MAX_DETAIL) },
+            ),
+        );
+    }
+    const duration =
+        typeof durationSeconds === 'number' &&
+        Number.isInteger(durationSeconds) &&
+        durationSeconds >= 0 &&
+        durationSeconds <= 0x7fffffff
+            ? durationSeconds
+            : undefined;
+    return withDefined(
+        { notifications: known.slice(-MAX_NOTIFICATIONS) },
+        {
+            callSid: text(callSid),
+            durationSeconds: duration,
+            recordingStatus: text(recordingStatus),
+            transcription: text(transcription),
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------

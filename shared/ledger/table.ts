@@ -79,6 +79,7 @@ import {
     knownAcceptLease,
     knownClaim,
     knownEvents,
+    knownVoicemail,
     listOrderKey,
     nextRevision,
     parseDay,
@@ -187,6 +188,8 @@ interface Stored {
     fingerprint?: string;
     /** JSON of the accept lease. */
     acceptLease?: string;
+    /** JSON of a voicemail record's details. */
+    voicemail?: string;
     createdAt: string;
     updatedAt: string;
 }
@@ -525,6 +528,7 @@ function toStored(record: LedgerRecord, rev: number): Stored {
         claim: record.claim === undefined ? undefined : JSON.stringify(record.claim),
         fingerprint: record.fingerprint,
         acceptLease: record.acceptLease === undefined ? undefined : JSON.stringify(record.acceptLease),
+        voicemail: record.voicemail === undefined ? undefined : JSON.stringify(record.voicemail),
     };
     return withDefined(stored, optional);
 }
@@ -549,7 +553,7 @@ function fromStored(stored: object): LedgerRecord {
     if (
         id === undefined ||
         (direction !== 'outbound' && direction !== 'inbound') ||
-        (type !== 'sms' && type !== 'call') ||
+        (type !== 'sms' && type !== 'call' && type !== 'voicemail') ||
         status === undefined ||
         createdAt === undefined ||
         updatedAt === undefined
@@ -579,6 +583,7 @@ function fromStored(stored: object): LedgerRecord {
         claim: knownClaim(parseJson(text('claim'))),
         fingerprint: text('fingerprint'),
         acceptLease: knownAcceptLease(parseJson(text('acceptLease'))),
+        voicemail: knownVoicemail(parseJson(text('voicemail'))),
     };
     return withDefined(record, optional);
 }

@@ -115,8 +115,8 @@ export function outcomeLine(outcome: Outcome): string {
     return parts.join(' ');
 }
 
-/** `message` for an SMS/MMS, `call` for a call. */
-export function subjectOf(type: 'sms' | 'call'): OutcomeSubject {
+/** `message` for an SMS/MMS, `call` for a call (any other record type, e.g. a voicemail, is `message`). */
+export function subjectOf(type: string): OutcomeSubject {
     return type === 'call' ? 'call' : 'message';
 }
 

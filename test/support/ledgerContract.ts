@@ -15,6 +15,7 @@ import {
     MAX_DETAIL,
     MAX_HISTORY,
     MAX_HISTORY_JSON,
+    MAX_NOTIFICATIONS,
     MAX_TEXT,
     type Ledger,
     type LedgerRecord,
@@ -506,6 +507,118 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
                 const final = await ledger.get('flow');
                 expect(final?.status).toBe('delivered');
                 expect(final?.history.map((e) => e.status)).toEqual(['queued', 'sent', 'delivered']);
+            });
+        });
+
+        describe('voicemail records', () => {
+            const RECORDING_SID = `RE${'c'.repeat(32)}`;
+            const at = '2024-05-04T10:00:00.000Z';
+            const voicemail = (overrides: Partial<LedgerRecord> = {}): LedgerRecord =>
+                sampleRecord(RECORDING_SID, at, {
+                    direction: 'inbound',
+                    type: 'voicemail',
+                    to: '+15551230009',
+                    from: '+15559870009',
+                    sid: RECORDING_SID,
+                    status: 'recorded',
+                    body: 'call me back',
+                    bodyLength: 12,
+                    history: [{ status: 'recorded', at, source: 'twilio', sid: RECORDING_SID }],
+                    voicemail: {
+                        callSid: CALL_SID,
+                        durationSeconds: 7,
+                        recordingStatus: 'completed',
+                        transcription: 'completed',
+                        notifications: [
+                            { channel: 'sms', outcome: 'queued', at, id: `${RECORDING_SID}-sms` },
+                            {
+                                channel: 'email',
+                                outcome: 'not-configured',
+                                at,
+                                reason: 'EMAIL_ENDPOINT is not set',
+                            },
+                        ],
+                    },
+                    ...overrides,
+                });
+
+            it('reads back a voicemail as the rules shape it, lists it, and finds it by its recording SID', async () => {
+                for (const storeBody of [false, true]) {
+                    const { ledger } = fresh({ storeBody });
+                    const record = voicemail();
+                    expect(await ledger.create(record)).toBe('created');
+                    const expected = shapeForStorage(record, storeBody);
+                    expect(expected.voicemail).toEqual(record.voicemail);
+                    expect(await ledger.get(RECORDING_SID)).toEqual(expected);
+                    expect((await ledger.list({ pageSize: 5 })).items).toEqual([expected]);
+                    expect(await ledger.idForSid(RECORDING_SID)).toBe(RECORDING_SID);
+                    // The transcription is a body: its text only with storeBody, its length always.
+                    expect((await ledger.get(RECORDING_SID))?.body).toBe(
+                        storeBody ? 'call me back' : undefined,
+                    );
+                    expect((await ledger.get(RECORDING_SID))?.bodyLength).toBe(12);
+                }
+            });
+
+            it('reduces voicemail details to their known fields, and drops details that are not an object', async () => {
+                const { ledger } = fresh();
+                const notifications = [
+                    { channel: 'sms', outcome: 'queued', at, extra: 1 },
+                    { channel: 'fax', outcome: 'sent', at },
+                    { channel: 'email', outcome: 'delivered', at },
+                    { channel: 'email', outcome: 'failed', reason: 'no time' },
+                    { channel: 'email', outcome: 'failed', at, reason: 'r'.repeat(MAX_DETAIL + 5), id: 7 },
+                    ...Array.from({ length: MAX_NOTIFICATIONS }, (_, i) => ({
+                        channel: 'sms',
+                        outcome: 'pending',
+                        at: `2024-05-04T10:00:0${String(i % 10)}.000Z`,
+                    })),
+                ];
+                const details = {
+                    callSid: 42,
+                    durationSeconds: -1,
+                    recordingStatus: 'completed',
+                    extra: 'x',
+                    notifications,
+                } as unknown as LedgerRecord['voicemail'];
+                const stored = await ledger.update(RECORDING_SID, () => voicemail({ voicemail: details }));
+                const expectedNotifications = [
+                    { channel: 'sms', outcome: 'queued', at },
+                    { channel: 'email', outcome: 'failed', at, reason: 'r'.repeat(MAX_DETAIL) },
+                    ...notifications.slice(-MAX_NOTIFICATIONS),
+                ].slice(-MAX_NOTIFICATIONS);
+                expect(stored?.voicemail).toEqual({
+                    recordingStatus: 'completed',
+                    notifications: expectedNotifications,
+                });
+                expect(await ledger.get(RECORDING_SID)).toEqual(stored);
+                const dropped = await ledger.update(
+                    RECORDING_SID,
+                    (r) => r && { ...r, voicemail: 'not details' as unknown as LedgerRecord['voicemail'] },
+                );
+                expect(dropped).not.toHaveProperty('voicemail');
+                expect(await ledger.get(RECORDING_SID)).toEqual(dropped);
+            });
+
+            it('updates a voicemail in place: one record however often its steps write', async () => {
+                const { ledger } = fresh();
+                await ledger.create(voicemail({ voicemail: { notifications: [] } }));
+                expect(await ledger.create(voicemail())).toBe('exists');
+                const next = await ledger.update(
+                    RECORDING_SID,
+                    (r) =>
+                        r && {
+                            ...r,
+                            voicemail: {
+                                ...r.voicemail,
+                                notifications: [{ channel: 'sms', outcome: 'pending', at }],
+                            },
+                        },
+                );
+                expect(next?.voicemail).toEqual({
+                    notifications: [{ channel: 'sms', outcome: 'pending', at }],
+                });
+                expect((await ledger.list({ pageSize: 5 })).items).toEqual([next]);
             });
         });
 

@@ -181,6 +181,7 @@ function store(record: LedgerRecord, storeBody: boolean): LedgerRecord {
         stored.claim === undefined ? undefined : JSON.stringify(stored.claim),
         stored.fingerprint,
         stored.acceptLease === undefined ? undefined : JSON.stringify(stored.acceptLease),
+        stored.voicemail === undefined ? undefined : JSON.stringify(stored.voicemail),
     ];
     if (strings.some((value) => value !== undefined && value.length > MAX_STRING_PROPERTY)) {
         throw new TableServiceError(400, 'PropertyValueTooLarge', 'The property value exceeds 64KB');
