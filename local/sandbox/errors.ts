@@ -41,12 +41,25 @@ export const ErrorCode = {
     authenticate: 20003,
     methodNotAllowed: 20004,
     notFound: 20404,
+    /** HTTP 429: the account sent too many requests; nothing was created (the sandbox's `rateLimit`). */
+    tooManyRequests: 20429,
     callToMissing: 21201,
     callUrlInvalid: 21205,
     invalidTo: 21211,
+    /** The `From` is not a valid phone number, for calls and messages alike (`+15005550001`). */
     callFromInvalid: 21212,
     callFromMissing: 21213,
+    /** Calls: Twilio cannot route to the `To` number (test number `+15005550002`). */
+    callToUnreachable: 21214,
+    /** Calls: the account's geographic permissions do not allow the `To` number (`+15005550003`). */
+    callToNotPermitted: 21215,
+    /** Calls: the `To` number is blocked for the account (`+15005550004`). */
+    callToBlocked: 21216,
+    /** Calls: the `To` number is not a valid phone number (`+15005550001`). */
+    callToInvalid: 21217,
     invalidApplicationSid: 21218,
+    /** Messages: the region of the `To` number is not enabled for the account (`+15005550003`). */
+    messageRegionNotPermitted: 21408,
     /** A phone number's Voice or Messaging URL (or fallback URL) is not a valid URL. */
     phoneNumberUrlInvalid: 21402,
     /** A phone number's VoiceMethod, SmsMethod, … is neither GET nor POST. */
@@ -58,6 +71,14 @@ export const ErrorCode = {
     messageToMissing: 21604,
     messageFromInvalid: 21606,
     statusCallbackInvalid: 21609,
+    /** Messages: the recipient is blocked for the account or replied STOP (`+15005550004`). */
+    messageToBlocked: 21610,
+    /** Messages: the sender's queue is full (`+15005550008` as `From`); it drains, so a retry may pass. */
+    messageQueueFull: 21611,
+    /** Messages: the `To` number cannot be reached from the `From` number (`+15005550002`). */
+    messageToUnreachable: 21612,
+    /** Messages: the `To` number cannot receive SMS (`+15005550009`). */
+    messageToNotMobile: 21614,
     messageBodyTooLong: 21617,
     mediaUrlInvalid: 21620,
     tooManyMedia: 21623,
@@ -75,6 +96,7 @@ export const errors = {
     notFound: (path: string) =>
         new TwilioApiError(ErrorCode.notFound, `The requested resource ${path} was not found`, 404),
     methodNotAllowed: () => new TwilioApiError(ErrorCode.methodNotAllowed, 'Method not allowed', 405),
+    tooManyRequests: () => new TwilioApiError(ErrorCode.tooManyRequests, 'Too Many Requests', 429),
     invalidParameter: (message: string) => new TwilioApiError(ErrorCode.invalidParameter, message),
 
     messageToMissing: () =>
@@ -119,6 +141,33 @@ export const errors = {
     statusCallbackInvalid: (url: string) =>
         new TwilioApiError(ErrorCode.statusCallbackInvalid, `Invalid StatusCallback url: ${url}`),
 
+    // The texts of Twilio's test-credential answers (testNumbers.ts), as Twilio words them.
+    messageFromNotANumber: (from: string) =>
+        new TwilioApiError(
+            ErrorCode.callFromInvalid,
+            `The 'From' number ${from} is not a valid phone number, shortcode, or alphanumeric sender ID.`,
+        ),
+    messageFromNotOwned: (from: string) =>
+        new TwilioApiError(
+            ErrorCode.messageFromInvalid,
+            `The From phone number ${from} is not a valid, SMS-capable inbound phone number or short code for your account.`,
+        ),
+    messageQueueFull: () => new TwilioApiError(ErrorCode.messageQueueFull, 'SMS queue is full.'),
+    messageToUnreachable: (to: string, from: string) =>
+        new TwilioApiError(
+            ErrorCode.messageToUnreachable,
+            `The 'To' phone number: ${to}, is not currently reachable using the 'From' phone number: ${from} via SMS.`,
+        ),
+    messageRegionNotPermitted: (to: string) =>
+        new TwilioApiError(
+            ErrorCode.messageRegionNotPermitted,
+            `Permission to send an SMS has not been enabled for the region indicated by the 'To' number: ${to}.`,
+        ),
+    messageToBlocked: () =>
+        new TwilioApiError(ErrorCode.messageToBlocked, 'The message From/To pair violates a blacklist rule.'),
+    messageToNotMobile: (to: string) =>
+        new TwilioApiError(ErrorCode.messageToNotMobile, `To number: ${to}, is not a mobile number`),
+
     callToMissing: () => new TwilioApiError(ErrorCode.callToMissing, "No 'To' number is specified"),
     callFromMissing: () => new TwilioApiError(ErrorCode.callFromMissing, "No 'From' number is specified"),
     callFromInvalid: (from: string) =>
@@ -126,6 +175,20 @@ export const errors = {
             ErrorCode.callFromInvalid,
             `The source phone number provided, ${from}, is not valid.`,
         ),
+    callToInvalid: (to: string) =>
+        new TwilioApiError(
+            ErrorCode.callToInvalid,
+            `The phone number you are attempting to call, ${to}, is not valid.`,
+        ),
+    callToUnreachable: (to: string) =>
+        new TwilioApiError(ErrorCode.callToUnreachable, `'To' phone number cannot be reached: ${to}`),
+    callToNotPermitted: (to: string) =>
+        new TwilioApiError(
+            ErrorCode.callToNotPermitted,
+            `Account not authorized to call ${to}. Perhaps you need to enable some international permissions: https://www.twilio.com/console/voice/calls/geo-permissions/low-risk`,
+        ),
+    callToBlocked: (to: string) =>
+        new TwilioApiError(ErrorCode.callToBlocked, `Account not allowed to call ${to}`),
     callUrlMissing: () => new TwilioApiError(ErrorCode.callUrlInvalid, 'Url parameter is required.'),
     callUrlInvalid: (url: string) =>
         new TwilioApiError(ErrorCode.callUrlInvalid, `Url is not a valid URL: ${url}`),

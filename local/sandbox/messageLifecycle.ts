@@ -3,10 +3,12 @@
  * has picked the sender) → `sent` → `delivered`, a pause before each step and a signed status callback
  * after each, as Twilio reports them. A message deleted meanwhile stops moving.
  *
- * Delivery failures extend {@link runMessage}: the step after `sent` decides the ending; a failure (by
- * a rule on the recipient, kept on the context) sets `errorCode` / `errorMessage` (30003 unreachable,
- * 30005 unknown destination, …) and ends the message `undelivered` or `failed` through
- * {@link setMessageStatus}, and {@link messageStatusCallback} then adds Twilio's `ErrorCode` parameter.
+ * A message to one of the sandbox's reserved numbers (testNumbers.ts `DELIVERY_FAILURES`) ends badly, as
+ * Twilio reports a carrier's refusal: `queued` → `sent` → `undelivered`, or `queued` → `failed` (never
+ * sent, so no `date_sent`), with the error's code and title on the resource (`error_code`,
+ * `error_message`) and Twilio's `ErrorCode` parameter in that last status callback. Twilio documents
+ * `ErrorCode` as the only parameter its message status callbacks add for a failure (no `ErrorMessage`),
+ * so none is sent.
  */
 
 import { shortSid, type SandboxContext } from './context';
@@ -18,13 +20,17 @@ import {
     type SandboxMessage,
 } from './resources';
 import { sendSignedRequest } from './signedCallbacks';
+import { deliveryFailureFor, type DeliveryFailure } from './testNumbers';
 
 /** Runs `message` through its statuses in the background. */
 export function startMessageLifecycle(ctx: SandboxContext, message: SandboxMessage): void {
     ctx.lifecycles.start(`message ${shortSid(message.sid)}`, () => runMessage(ctx, message));
 }
 
-/** queued (after `accepted` when a Messaging Service picks the sender) → sent → delivered. */
+/**
+ * queued (after `accepted` when a Messaging Service picks the sender) → sent → delivered; to a reserved
+ * number, → sent → undelivered or straight to failed.
+ */
 export async function runMessage(ctx: SandboxContext, message: SandboxMessage): Promise<void> {
     const stored = () => ctx.store.messages.holds(message);
     await ctx.lifecycles.pause();
@@ -35,12 +41,28 @@ export async function runMessage(ctx: SandboxContext, message: SandboxMessage): 
         setMessageStatus(ctx, message, 'queued');
     }
     await messageStatusCallback(ctx, message);
-    for (const status of ['sent', 'delivered'] as const) {
+    const failure = deliveryFailureFor(message.to);
+    // A failed message was never sent; an undelivered one was sent, then refused downstream.
+    const steps: readonly ('sent' | 'delivered')[] =
+        failure === undefined ? ['sent', 'delivered'] : failure.status === 'undelivered' ? ['sent'] : [];
+    for (const status of steps) {
         await ctx.lifecycles.pause();
         if (!stored()) return;
         setMessageStatus(ctx, message, status);
         await messageStatusCallback(ctx, message);
     }
+    if (failure === undefined) return;
+    await ctx.lifecycles.pause();
+    if (!stored()) return;
+    failMessage(ctx, message, failure);
+    await messageStatusCallback(ctx, message);
+}
+
+/** Ends the message `undelivered` or `failed` with the failure's code and title. */
+export function failMessage(ctx: SandboxContext, message: SandboxMessage, failure: DeliveryFailure): void {
+    message.errorCode = failure.code;
+    message.errorMessage = failure.message;
+    setMessageStatus(ctx, message, failure.status);
 }
 
 /** Moves the message to `status`, in its history and `date_updated` (and `date_sent` once sent). */
@@ -50,18 +72,24 @@ export function setMessageStatus(ctx: SandboxContext, message: SandboxMessage, s
     message.dateUpdated = now;
     if (status === 'sent') message.dateSent = now;
     message.history.push({ status, at: now });
-    ctx.log(`sandbox: ${shortSid(message.sid)} ${status}`);
+    const error = message.errorCode === null ? '' : ` (error ${String(message.errorCode)})`;
+    ctx.log(`sandbox: ${shortSid(message.sid)} ${status}${error}`);
 }
 
-/** Posts the message's current status to its `StatusCallback`, with Twilio's parameters in its order. */
+/**
+ * Posts the message's current status to its `StatusCallback`, with Twilio's parameters in its order;
+ * `ErrorCode` (first, as Twilio puts it) once the message has failed.
+ */
 export async function messageStatusCallback(ctx: SandboxContext, message: SandboxMessage): Promise<void> {
     if (message.statusCallback === null) return;
-    const params: Record<string, string> = {
+    const params: Record<string, string> = {};
+    if (message.errorCode !== null) params.ErrorCode = String(message.errorCode);
+    Object.assign(params, {
         SmsSid: message.sid,
         SmsStatus: message.status,
         MessageStatus: message.status,
         To: message.to,
-    };
+    });
     if (message.messagingServiceSid !== null) params.MessagingServiceSid = message.messagingServiceSid;
     Object.assign(params, {
         MessageSid: message.sid,

@@ -6,6 +6,8 @@
  *
  * A check Twilio makes at create time (a blocked recipient, 21610 for one that replied STOP) goes into
  * {@link createMessage}; a failure Twilio only reports later (30003, 30005, …) belongs to the lifecycle.
+ * Twilio's test-credential numbers (21212, 21606, 21611 for the sender; 21211, 21612, 21408, 21610,
+ * 21614 for the recipient) are answered here, once the request is otherwise valid (testNumbers.ts).
  */
 
 import { maskPhone } from '../../shared/platform/redact';
@@ -14,6 +16,7 @@ import { errors } from './errors';
 import { nonEmpty } from './formParams';
 import { dateFilter, listPage } from './listing';
 import { startMessageLifecycle } from './messageLifecycle';
+import { messageTestNumberError } from './testNumbers';
 import type { ResourceRoutes, RestRequest } from './restHandler';
 import {
     isHttpUrl,
@@ -64,7 +67,7 @@ export function newMessage(accountSid: string, fields: NewMessage, now = new Dat
  * Checks and stores a message sent through the API, and starts its lifecycle.
  *
  * @throws TwilioApiError with Twilio's code for what it rejects (21604, 21211, 21603, 21701, 21606,
- *   21602, 21617, 21623, 21620, 21609).
+ *   21602, 21617, 21623, 21620, 21609), and for Twilio's test numbers (testNumbers.ts).
  */
 export function createMessage(ctx: SandboxContext, form: URLSearchParams): SandboxMessage {
     const to = nonEmpty(form.get('To'));
@@ -88,6 +91,8 @@ export function createMessage(ctx: SandboxContext, form: URLSearchParams): Sandb
     if (badMedia !== undefined) throw errors.mediaUrlInvalid(badMedia);
     if (statusCallback !== null && !isHttpUrl(statusCallback))
         throw errors.statusCallbackInvalid(statusCallback);
+    const refused = messageTestNumberError(from, to);
+    if (refused !== undefined) throw refused;
 
     const viaService = from === null;
     const status: MessageStatus = viaService ? 'accepted' : 'queued';
