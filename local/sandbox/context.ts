@@ -14,6 +14,11 @@ import type { SandboxStore } from './store';
 
 export interface SandboxContext {
     readonly accountSid: string;
+    /**
+     * The sandbox's base URL (`http://127.0.0.1:<port>`), known once its server listens: the origin of
+     * the `RecordingUrl`s and media URLs it hands out, where Twilio's say `https://api.twilio.com`.
+     */
+    readonly url: string;
     /** Signs every request the sandbox makes (`X-Twilio-Signature`); never logged. */
     readonly authToken: string;
     readonly store: SandboxStore;

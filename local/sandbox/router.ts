@@ -6,8 +6,9 @@
  * called by each list handler.
  *
  * A new resource is one row in {@link RESOURCES} (its handlers in a module of its own, see
- * restHandler.ts); a nested one (a call's `Recordings`, for `<Record>`) widens the path pattern here to
- * `…/Calls/{CallSid}/Recordings…` and passes the parent SID on.
+ * restHandler.ts). Paths outside the `{Collection}/{Sid}.json` pattern are resolved before it, with their
+ * SIDs bound into the handlers: the Recordings (recordings.ts), whose audio has no `.json` extension, and
+ * a call's `Calls/{CallSid}/Recordings…`.
  */
 
 import { maskPhone } from '../../shared/platform/redact';
@@ -18,6 +19,7 @@ import { errors, TwilioApiError } from './errors';
 import { incomingPhoneNumberRoutes } from './incomingPhoneNumbers';
 import { keyRoutes } from './keys';
 import { messageRoutes } from './messages';
+import { answerRecording, listRecordings, type RecordingFormat } from './recordings';
 import { API_VERSION, rfc2822 } from './resources';
 import {
     REST_METHODS,
@@ -25,6 +27,7 @@ import {
     type ListHandler,
     type ResourceRoutes,
     type RestMethod,
+    type RestRequest,
 } from './restHandler';
 
 /** The collections under the account, by the name in their path. */
@@ -72,44 +75,84 @@ export function answerRestRequest(ctx: SandboxContext, request: IncomingRestRequ
     }
 }
 
+type BoundHandler = (ctx: SandboxContext, request: RestRequest) => Answer;
+
 interface ResolvedPath {
     readonly pathAccount: string;
-    /** `undefined` for the Account resource itself. */
-    readonly resource: ResourceRoutes | undefined;
-    readonly sid: string | undefined;
+    /** Whether a Standard key is kept out (the Account itself, the Keys). */
+    readonly mainKeyOnly: boolean;
+    /** What the path answers, by method, with its SIDs bound. */
+    readonly handlers: Partial<Record<RestMethod, BoundHandler>>;
 }
 
+// A recording's metadata (`.json`) or audio (no extension, `.wav`, `.mp3`); a call's recordings.
+const RECORDING_PATH = new RegExp(
+    `^/${API_VERSION}/Accounts/([^/]+?)/Recordings/([^/.]+?)(\\.json|\\.wav|\\.mp3)?$`,
+);
+const RECORDINGS_PATH = new RegExp(
+    `^/${API_VERSION}/Accounts/([^/]+?)/(?:Calls/([^/]+?)/)?Recordings\\.json$`,
+);
+const CALL_RECORDING_PATH = new RegExp(
+    `^/${API_VERSION}/Accounts/([^/]+?)/Calls/([^/]+?)/Recordings/([^/]+?)\\.json$`,
+);
+
 function resolve(path: string): ResolvedPath | undefined {
+    return resolveRecordings(path) ?? resolveResource(path);
+}
+
+function resolveResource(path: string): ResolvedPath | undefined {
     const match = PATH.exec(path);
     if (match === null) return undefined;
     const [, pathAccount = '', collection, sid] = match;
-    return { pathAccount, resource: collection === undefined ? undefined : RESOURCES[collection], sid };
+    if (collection === undefined) return { pathAccount, mainKeyOnly: true, handlers: ACCOUNT_ROUTES };
+    const resource = RESOURCES[collection];
+    if (resource === undefined) return undefined;
+    const mainKeyOnly = resource.mainKeyOnly === true;
+    if (sid === undefined) return { pathAccount, mainKeyOnly, handlers: resource.list };
+    const handlers: Partial<Record<RestMethod, BoundHandler>> = {};
+    for (const method of REST_METHODS) {
+        const handler = resource.instance[method];
+        if (handler !== undefined) handlers[method] = (ctx, request) => handler(ctx, request, sid);
+    }
+    return { pathAccount, mainKeyOnly, handlers };
 }
 
-function handlersOf({ resource, sid }: ResolvedPath): Partial<Record<RestMethod, unknown>> {
-    if (resource === undefined) return ACCOUNT_ROUTES;
-    return sid === undefined ? resource.list : resource.instance;
+function resolveRecordings(path: string): ResolvedPath | undefined {
+    const list = RECORDINGS_PATH.exec(path);
+    if (list !== null) {
+        const [, pathAccount = '', callSid] = list;
+        const handlers = {
+            GET: (ctx: SandboxContext, request: RestRequest) => listRecordings(ctx, request, callSid),
+        };
+        return { pathAccount, mainKeyOnly: false, handlers };
+    }
+    const nested = CALL_RECORDING_PATH.exec(path);
+    const single = nested === null ? RECORDING_PATH.exec(path) : null;
+    if (nested === null && single === null) return undefined;
+    const [pathAccount = '', sid = '', extension = ''] =
+        nested === null ? (single ?? []).slice(1) : [nested[1], nested[3], '.json'];
+    const format: RecordingFormat = extension === '.json' ? 'json' : extension === '.mp3' ? 'mp3' : 'wav';
+    const answer: BoundHandler = (ctx, request) => answerRecording(ctx, request, sid, format);
+    const handlers: Partial<Record<RestMethod, BoundHandler>> =
+        format === 'json' ? { GET: answer, DELETE: answer } : { GET: answer };
+    return { pathAccount, mainKeyOnly: false, handlers };
 }
 
 /** The methods a REST path answers, as its `Allow` header lists them. */
 export function allowedMethods(path: string): string {
-    const resolved = resolve(path);
-    const handlers = resolved === undefined ? ACCOUNT_ROUTES : handlersOf(resolved);
+    const handlers = resolve(path)?.handlers ?? ACCOUNT_ROUTES;
     return REST_METHODS.filter((method) => handlers[method] !== undefined).join(', ');
 }
 
 function route(ctx: SandboxContext, principal: Principal, request: IncomingRestRequest): Answer {
     const resolved = resolve(request.path);
     if (resolved === undefined) throw errors.notFound(request.path);
-    const { resource, sid } = resolved;
     // A key belongs to one account: the path must name that account, as with the auth token.
     if (resolved.pathAccount !== ctx.accountSid) throw errors.authenticate();
     // Standard keys reach everything but the Account and the Keys (Twilio's rule).
     const standardKey = principal.kind === 'key' && principal.key.type === 'standard';
-    if (standardKey && (resource === undefined || resource.mainKeyOnly === true)) throw errors.authenticate();
-    if (resource === undefined) return handlerFor(ACCOUNT_ROUTES, request.method)(ctx, request);
-    if (sid === undefined) return handlerFor(resource.list, request.method)(ctx, request);
-    return handlerFor(resource.instance, request.method)(ctx, request, sid);
+    if (standardKey && resolved.mainKeyOnly) throw errors.authenticate();
+    return handlerFor(resolved.handlers, request.method)(ctx, request);
 }
 
 /** The handler for `method`. @throws TwilioApiError 405 (20004) when the path does not answer it. */
@@ -136,6 +179,7 @@ function accountResource(accountSid: string): Record<string, unknown> {
         subresource_uris: {
             messages: `${base}/Messages.json`,
             calls: `${base}/Calls.json`,
+            recordings: `${base}/Recordings.json`,
             incoming_phone_numbers: `${base}/IncomingPhoneNumbers.json`,
             keys: `${base}/Keys.json`,
         },

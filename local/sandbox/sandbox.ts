@@ -29,6 +29,7 @@ import { receiveSms, type SandboxInboundSms } from './inboundMessages';
 import { createApiKey, revokeApiKey } from './keys';
 import { createLifecycleScheduler } from './lifecycleScheduler';
 import { newPhoneNumber, type SandboxPhoneNumber } from './phoneNumbers';
+import type { SandboxRecording } from './recordings';
 import { isE164, newSid, SANDBOX_NUMBER, type SandboxCall, type SandboxMessage } from './resources';
 import { startSandboxServer } from './server';
 import { createSandboxStore, type ReceivedRequest } from './store';
@@ -38,6 +39,7 @@ export type { InboundSmsResult } from './inbound';
 export type { ApiKeyType, NewApiKey } from './credentials';
 export type { PhoneNumberUpdate, SandboxPhoneNumber } from './phoneNumbers';
 export type { ReceivedRequest } from './store';
+export type { SandboxRecording } from './recordings';
 export type { SandboxInboundSms } from './inboundMessages';
 
 export interface TwilioSandboxOptions {
@@ -71,6 +73,8 @@ export interface TwilioSandbox {
     readonly messages: readonly Readonly<SandboxMessage>[];
     /** Every call, newest first. */
     readonly calls: readonly Readonly<SandboxCall>[];
+    /** Every recording calls left (`<Record>`), newest first; served at `…/Recordings/{Sid}`. */
+    readonly recordings: readonly Readonly<SandboxRecording>[];
     /** The account's numbers, in the order they were provisioned. */
     readonly phoneNumbers: readonly Readonly<SandboxPhoneNumber>[];
     /** Adds an API key of the account (Standard unless `type` says `main`); the secret is returned only here. */
@@ -133,8 +137,12 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
         store.phoneNumbers.add(newPhoneNumber(accountSid, number));
     }
 
+    let serverUrl = '';
     const ctx: SandboxContext = {
         accountSid,
+        get url() {
+            return serverUrl;
+        },
         authToken,
         store,
         lifecycles: createLifecycleScheduler({
@@ -149,6 +157,7 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
         host: options.host ?? '127.0.0.1',
     });
     const { url } = server;
+    serverUrl = url;
     log(`sandbox: Twilio API stand-in listening on ${url} (account ${shortSid(accountSid)})`);
 
     let closing: Promise<void> | undefined;
@@ -161,6 +170,9 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
         },
         get calls() {
             return store.calls.newestFirst();
+        },
+        get recordings() {
+            return store.recordings.newestFirst();
         },
         get phoneNumbers() {
             return store.phoneNumbers.oldestFirst();

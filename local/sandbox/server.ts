@@ -1,8 +1,9 @@
 /**
  * The sandbox's HTTP server on loopback: reads each request (form bodies up to 1 MB), sends `/sandbox/…`
  * to the views and everything else to the REST router, records each REST request in the store (without
- * its password), and writes the answer as Twilio's API does (JSON, a `Twilio-Request-Id`). A handler
- * that fails unexpectedly answers Twilio's 500 (20500), logged with the reason.
+ * its password), and writes the answer as Twilio's API does (JSON, or a recording's bytes, with a
+ * `Twilio-Request-Id`). A handler that fails unexpectedly answers Twilio's 500 (20500), logged with the
+ * reason.
  *
  * Nothing here knows a resource: new resources and behaviours go to the router and the lifecycles.
  */
@@ -113,6 +114,12 @@ function send(res: ServerResponse, answer: Answer): void {
     if (answer.body === undefined) {
         res.writeHead(answer.status, headers);
         res.end();
+        return;
+    }
+    // Media (a recording's audio): the bytes as they are, with the handler's Content-Type.
+    if (answer.body instanceof Uint8Array) {
+        res.writeHead(answer.status, { ...headers, 'Content-Length': String(answer.body.length) });
+        res.end(answer.body);
         return;
     }
     const json = JSON.stringify(answer.body);

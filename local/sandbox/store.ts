@@ -11,6 +11,7 @@
 
 import { createCredentialStore, type ApiKeyType, type Principal, type SandboxApiKey } from './credentials';
 import type { SandboxPhoneNumber } from './phoneNumbers';
+import type { SandboxRecording } from './recordings';
 import type { SandboxCall, SandboxMessage } from './resources';
 
 /** A REST request the sandbox received. The password of its Basic auth is not kept. */
@@ -46,6 +47,8 @@ export interface SandboxStore {
     readonly messages: RecordList<SandboxMessage>;
     readonly calls: RecordList<SandboxCall>;
     readonly phoneNumbers: RecordList<SandboxPhoneNumber>;
+    /** What calls' `<Record>` left, served by recordings.ts. */
+    readonly recordings: RecordList<SandboxRecording>;
     /** The principal for an `Authorization` header, or `undefined` when it does not authenticate. */
     authenticate(header: string | undefined): Principal | undefined;
     /** Adds an API key (the configured one with its SID and secret, or a generated one). */
@@ -104,6 +107,7 @@ export function createSandboxStore(accountSid: string, authToken: string): Sandb
         messages: recordList(),
         calls: recordList(),
         phoneNumbers: recordList(),
+        recordings: recordList(),
         authenticate: (header) => credentials.authenticate(header),
         addKey(options) {
             const created = credentials.addKey(options);

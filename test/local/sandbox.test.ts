@@ -223,11 +223,11 @@ describe('authentication and routing', () => {
     });
 
     it('answers 404 (20404) to unknown resources and 405 (20004) to unsupported methods', async () => {
-        const unknown = await raw('GET', `${base()}/Recordings.json`);
+        const unknown = await raw('GET', `${base()}/Queues.json`);
         expect(unknown.status).toBe(404);
         expect(unknown.json).toMatchObject({
             code: 20404,
-            message: `The requested resource ${base()}/Recordings.json was not found`,
+            message: `The requested resource ${base()}/Queues.json was not found`,
             status: 404,
         });
         const put = await raw('PUT', `${base()}/Messages.json`);

@@ -10,6 +10,7 @@ import {
     type LifecycleScheduler,
     type Wait,
 } from '../../../local/sandbox/lifecycleScheduler';
+import { startSandboxServer } from '../../../local/sandbox/server';
 import { createSandboxStore } from '../../../local/sandbox/store';
 
 /** The pause the test contexts are configured with. */
@@ -114,13 +115,16 @@ export interface TestSandbox {
 }
 
 /** A context with an empty store, the fake clock and `fetch` (default: nothing listening). */
-export function testSandbox(options: { fetch?: typeof fetch } = {}): TestSandbox {
+export function testSandbox(options: { fetch?: typeof fetch; url?: () => string } = {}): TestSandbox {
     const credentials = generateTestCredentials();
     const clock = fakeClock();
     const logs: string[] = [];
     const log = (line: string) => logs.push(line);
     const ctx: SandboxContext = {
         accountSid: credentials.accountSid,
+        get url() {
+            return options.url?.() ?? 'http://127.0.0.1:9';
+        },
         authToken: credentials.authToken,
         store: createSandboxStore(credentials.accountSid, credentials.authToken),
         lifecycles: createLifecycleScheduler({ delayMs: DELAY_MS, log, wait: clock.wait }),
@@ -128,4 +132,15 @@ export function testSandbox(options: { fetch?: typeof fetch } = {}): TestSandbox
         fetch: options.fetch ?? refusingFetch,
     };
     return { ctx, clock, logs, credentials };
+}
+
+/** A {@link testSandbox} whose server listens on loopback (its `ctx.url`), for the parts served over HTTP. */
+export async function servedSandbox(
+    options: { fetch?: typeof fetch } = {},
+): Promise<TestSandbox & { url: string; close: () => Promise<void> }> {
+    let url = '';
+    const test = testSandbox({ ...options, url: () => url });
+    const server = await startSandboxServer(test.ctx, { port: 0, host: '127.0.0.1' });
+    url = server.url;
+    return { ...test, url, close: () => server.close() };
 }

@@ -107,7 +107,7 @@ describe('sandbox router', () => {
     it('answers 404 (20404) for a path it does not serve and a SID it does not hold, masking numbers in the log', () => {
         const { ask, logs, base } = sandbox();
 
-        expect(ask('GET', '/Recordings.json').status).toBe(404);
+        expect(ask('GET', '/Queues.json').status).toBe(404);
         const answer = ask('GET', '/Messages/+15558675310.json');
         expect(answer.status).toBe(404);
         expect((answer.body as { message: string }).message).toBe(
