@@ -10,6 +10,7 @@
  */
 
 import type { LifecycleScheduler } from './lifecycleScheduler';
+import type { CreateRateLimiter } from './rateLimit';
 import type { SandboxStore } from './store';
 
 export interface SandboxContext {
@@ -27,6 +28,8 @@ export interface SandboxContext {
     readonly log: (line: string) => void;
     /** Used for every request the sandbox makes (callbacks, TwiML, inbound messages). */
     readonly fetch: typeof fetch;
+    /** Refuses a share of the Messages and Calls creates with 429 (rateLimit.ts); none when absent. */
+    readonly rateLimit?: CreateRateLimiter | undefined;
 }
 
 /** A SID as log lines show it: enough to tell records apart (`SMab12…`). */

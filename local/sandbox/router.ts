@@ -20,6 +20,7 @@ import { incomingPhoneNumberRoutes } from './incomingPhoneNumbers';
 import { keyRoutes } from './keys';
 import { messageRoutes } from './messages';
 import { answerRecording, listRecordings, type RecordingFormat } from './recordings';
+import { rateLimitedCreates } from './rateLimit';
 import { API_VERSION, rfc2822 } from './resources';
 import {
     REST_METHODS,
@@ -32,8 +33,9 @@ import {
 
 /** The collections under the account, by the name in their path. */
 const RESOURCES: Readonly<Record<string, ResourceRoutes>> = {
-    Messages: messageRoutes,
-    Calls: callRoutes,
+    // The sandbox's `rateLimit` option refuses a share of both creates (rateLimit.ts).
+    Messages: rateLimitedCreates(messageRoutes),
+    Calls: rateLimitedCreates(callRoutes),
     IncomingPhoneNumbers: incomingPhoneNumberRoutes,
     Keys: keyRoutes,
 };

@@ -28,6 +28,7 @@ import type { InboundSmsResult } from './inbound';
 import { receiveSms, type SandboxInboundSms } from './inboundMessages';
 import { createApiKey, revokeApiKey } from './keys';
 import { createLifecycleScheduler } from './lifecycleScheduler';
+import { createRateLimiter, type RateLimitOptions } from './rateLimit';
 import { newPhoneNumber, type SandboxPhoneNumber } from './phoneNumbers';
 import type { SandboxRecording } from './recordings';
 import { isE164, newSid, SANDBOX_NUMBER, type SandboxCall, type SandboxMessage } from './resources';
@@ -36,6 +37,7 @@ import { createSandboxStore, type ReceivedRequest } from './store';
 
 export type { CallbackAttempt, CallStatus, MessageStatus, SandboxCall, SandboxMessage } from './resources';
 export type { InboundSmsResult } from './inbound';
+export type { RateLimitOptions } from './rateLimit';
 export type { ApiKeyType, NewApiKey } from './credentials';
 export type { PhoneNumberUpdate, SandboxPhoneNumber } from './phoneNumbers';
 export type { ReceivedRequest } from './store';
@@ -62,6 +64,11 @@ export interface TwilioSandboxOptions {
     log?: (line: string) => void;
     /** Used for every request the sandbox makes (callbacks, TwiML, inbound messages). */
     fetch?: typeof fetch;
+    /**
+     * Answer every n-th Messages or Calls create with Twilio's 429 (20429), creating nothing
+     * (rateLimit.ts); default: never.
+     */
+    rateLimit?: RateLimitOptions | undefined;
 }
 
 export interface TwilioSandbox {
@@ -123,6 +130,7 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
     if (!/^AC[0-9a-fA-F]{32}$/.test(accountSid)) throw new Error('accountSid must be AC + 32 hex characters');
     if (authToken === '') throw new Error('authToken must not be empty');
     const log = options.log ?? (() => undefined);
+    const rateLimit = createRateLimiter(options.rateLimit);
     const store = createSandboxStore(accountSid, authToken);
     if ((options.apiKeySid === undefined) !== (options.apiKeySecret === undefined)) {
         throw new Error('apiKeySid and apiKeySecret go together');
@@ -151,6 +159,7 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
         }),
         log,
         fetch: options.fetch ?? globalThis.fetch,
+        rateLimit,
     };
     const server = await startSandboxServer(ctx, {
         port: options.port ?? 0,
@@ -159,6 +168,12 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
     const { url } = server;
     serverUrl = url;
     log(`sandbox: Twilio API stand-in listening on ${url} (account ${shortSid(accountSid)})`);
+    if (options.rateLimit !== undefined) {
+        const n = options.rateLimit.every;
+        log(
+            `sandbox: rateLimit: creates ${String(n)}, ${String(2 * n)}, ${String(3 * n)}, … answer 429 (20429)`,
+        );
+    }
 
     let closing: Promise<void> | undefined;
     return {
