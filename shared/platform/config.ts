@@ -79,6 +79,33 @@ export interface AppConfig {
      * by Twilio (rate limits, a full sender queue), from its first attempt, before it ends `failed`.
      */
     readonly outboundMaxAgeMs: number;
+    /** The voicemail twimlet's notification settings (docs/voicemail.md). */
+    readonly voicemail: VoicemailSettings;
+    /**
+     * `EMAIL_ENDPOINT` and `EMAIL_SENDER`: an Azure Communication Services resource that sends e-mail as the
+     * app's identity; `undefined` when no e-mail sender is configured.
+     */
+    readonly email: EmailSettings | undefined;
+}
+
+export interface VoicemailSettings {
+    /** `VOICEMAIL_NOTIFY_NUMBER`: where the SMS notice goes when the twimlet names no `Notify` number. */
+    readonly notifyNumber: string | undefined;
+    /** `VOICEMAIL_EMAIL_TO`: the e-mail recipient when the twimlet names no `Email` (lowercased). */
+    readonly emailTo: string | undefined;
+    /**
+     * `VOICEMAIL_EMAIL_ALLOWED`, lowercased: the addresses (`a@b.com`) and domains (`@b.com`) the twimlet's
+     * `Email` parameter may name besides `emailTo`. Anything else is refused, so a twimlet URL cannot make
+     * the app mail whoever it names.
+     */
+    readonly emailAllowed: readonly string[];
+}
+
+export interface EmailSettings {
+    /** `EMAIL_ENDPOINT`: `https://<resource>.communication.azure.com`, without a trailing slash. */
+    readonly endpoint: string;
+    /** `EMAIL_SENDER`: a MailFrom address of a domain connected to the resource. */
+    readonly sender: string;
 }
 
 /** How to reach Azure Storage: a connection string, or an account reached with the app's identity. */
@@ -107,6 +134,10 @@ const TABLE_NAME = /^[A-Za-z][A-Za-z0-9]{2,62}$/;
 // A DNS host name: dot-separated labels of letters, digits and inner dashes.
 const HOST_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+// An e-mail address as the app accepts one in a setting or a twimlet parameter: a plain local part (no
+// quoting, comments or spaces) and a DNS domain with a dot, at most 254 characters (RFC 5321's path limit).
+const EMAIL_ADDRESS =
+    /^(?=.{3,254}$)[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 // The ARM id of a user-assigned identity, as `__managedIdentityResourceId` takes it.
 const IDENTITY_RESOURCE_ID =
     /^\/subscriptions\/[0-9a-fA-F-]{36}\/resourcegroups\/[-\w._()]{1,90}\/providers\/microsoft\.managedidentity\/userassignedidentities\/[\w-]{3,128}$/i;
@@ -227,6 +258,9 @@ export function parseConfig(env: Env): AppConfig {
         problems,
     );
 
+    const voicemail = voicemailSettings(read, problems);
+    const email = emailSettings(read, problems);
+
     if (problems.length > 0) {
         throw new ConfigError(problems);
     }
@@ -249,7 +283,76 @@ export function parseConfig(env: Env): AppConfig {
         ledgerTable,
         ledgerStoreBody: storeBody === 'true',
         outboundMaxAgeMs: maxAgeSeconds * 1000,
+        voicemail,
+        email,
     };
+}
+
+/** Whether `value` is an e-mail address the app accepts (see `EMAIL_ADDRESS`). */
+export function isEmailAddress(value: string): boolean {
+    return EMAIL_ADDRESS.test(value);
+}
+
+/** `VOICEMAIL_NOTIFY_NUMBER`, `VOICEMAIL_EMAIL_TO` and `VOICEMAIL_EMAIL_ALLOWED`. */
+function voicemailSettings(
+    read: (name: string) => string | undefined,
+    problems: string[],
+): VoicemailSettings {
+    const notifyNumber = read('VOICEMAIL_NOTIFY_NUMBER');
+    if (notifyNumber !== undefined && !E164.test(notifyNumber)) {
+        problems.push('VOICEMAIL_NOTIFY_NUMBER must be an E.164 number such as +15551234567');
+    }
+    const emailTo = read('VOICEMAIL_EMAIL_TO');
+    if (emailTo !== undefined && !EMAIL_ADDRESS.test(emailTo)) {
+        problems.push('VOICEMAIL_EMAIL_TO must be an e-mail address such as voicemail@contoso.com');
+    }
+    const allowed = (read('VOICEMAIL_EMAIL_ALLOWED') ?? '')
+        .split(',')
+        .map((entry) => entry.trim().toLowerCase())
+        .filter((entry) => entry !== '');
+    if (allowed.some((entry) => !EMAIL_ADDRESS.test(entry.startsWith('@') ? `x${entry}` : entry))) {
+        problems.push(
+            'VOICEMAIL_EMAIL_ALLOWED must be a comma-separated list of e-mail addresses (a@contoso.com) or domains (@contoso.com)',
+        );
+    }
+    return {
+        notifyNumber: notifyNumber !== undefined && E164.test(notifyNumber) ? notifyNumber : undefined,
+        emailTo: emailTo?.toLowerCase(),
+        emailAllowed: [...new Set(allowed)],
+    };
+}
+
+/**
+ * `EMAIL_ENDPOINT` and `EMAIL_SENDER`, set together. The endpoint gets the app's bearer token, so it is
+ * https, or http on a loopback host only (a local stand-in).
+ */
+function emailSettings(
+    read: (name: string) => string | undefined,
+    problems: string[],
+): EmailSettings | undefined {
+    const endpointSetting = read('EMAIL_ENDPOINT');
+    const sender = read('EMAIL_SENDER');
+    if (sender !== undefined && !EMAIL_ADDRESS.test(sender)) {
+        problems.push("EMAIL_SENDER must be an e-mail address (a MailFrom address of the resource's domain)");
+    }
+    if ((endpointSetting === undefined) !== (sender === undefined)) {
+        problems.push('EMAIL_ENDPOINT and EMAIL_SENDER must be set together (or neither, for no e-mail)');
+        return undefined;
+    }
+    const endpoint = checkUrl(endpointSetting, 'EMAIL_ENDPOINT', problems, ['https:', 'http:']);
+    if (endpoint === undefined || sender === undefined) return undefined;
+    const url = new URL(endpoint);
+    if (url.protocol === 'http:' && !/^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(url.hostname)) {
+        problems.push('EMAIL_ENDPOINT must use https (http only on a loopback host, for a local stand-in)');
+        return undefined;
+    }
+    if (url.pathname !== '/' && url.pathname !== '') {
+        problems.push(
+            'EMAIL_ENDPOINT must be the resource endpoint alone, e.g. https://<resource>.communication.azure.com',
+        );
+        return undefined;
+    }
+    return EMAIL_ADDRESS.test(sender) ? { endpoint, sender } : undefined;
 }
 
 /**

@@ -194,6 +194,12 @@ const LEFT_AT_DEFAULT: Record<string, string> = {
     SMS_REPLY: 'text, the operator’s choice',
     LEDGER_STORE_BODY: 'off: bodies are personal data',
     OUTBOUND_MAX_AGE_SECONDS: '4 hours, below Twilio’s own 10-hour queue limit',
+    VOICEMAIL_NOTIFY_NUMBER:
+        'unset: the voicemail twimlet’s Notify parameter, or the operator’s number later',
+    VOICEMAIL_EMAIL_TO: 'unset: no e-mail recipient until the operator names one',
+    VOICEMAIL_EMAIL_ALLOWED: 'unset: the Email parameter may only name VOICEMAIL_EMAIL_TO',
+    EMAIL_ENDPOINT: 'unset: the template creates no Communication Services resource (docs/voicemail.md)',
+    EMAIL_SENDER: 'unset: set with EMAIL_ENDPOINT',
 };
 const NEVER_IN_AZURE: Record<string, string> = {
     TWILIO_AUTH_TOKEN: 'the token lives in Key Vault',

@@ -51,6 +51,8 @@ describe('parseConfig', () => {
             messagingServiceSid: undefined,
             ledgerTable: 'TwilioLedger',
             ledgerStoreBody: false,
+            voicemail: { notifyNumber: undefined, emailTo: undefined, emailAllowed: [] },
+            email: undefined,
         });
         expect(DEFAULT_SMS_REPLY).toBe('Hey, thanks for the ping! Twilio and Azure rock!');
     });
