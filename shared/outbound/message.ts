@@ -277,6 +277,15 @@ const isPositiveDecimal = (value: number | string): boolean =>
 const isBlank = (value: string): boolean => toXmlText(value).trim() === '';
 const isSmsAddress = (value: string): boolean => E164.test(value) || WHATSAPP_E164.test(value);
 
+// What each refinement checks, as JSON Schema for the API's OpenAPI document (shared/api/openapi.ts): a
+// refinement is a function, which z.toJSONSchema cannot see into. Each is as strict as the check or
+// looser, never stricter on a value the check accepts, except as test/shared/api/openapi.test.ts
+// lists. Metadata only: validation is the refinement's.
+const SMS_ADDRESS_SCHEMA = { pattern: `^(?:whatsapp:)?${E164.source.slice(1)}` };
+const HTTP_URL_SCHEMA = { format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\\s]' };
+const HTTPS_URL_PATTERN = '^[Hh][Tt][Tt][Pp][Ss]://[^/?#\\s]';
+const NOT_BLANK_SCHEMA = { pattern: '\\S' };
+
 function buildSchemas(zod: typeof z) {
     const common = {
         type: zod.unknown().optional(), // checked before the schema is chosen
@@ -287,7 +296,11 @@ function buildSchemas(zod: typeof z) {
             .string()
             .regex(CLIENT_ID, { error: 'must be 1 to 200 characters of A-Z a-z 0-9 . _ ~ : -' })
             .optional(),
-        statusCallback: zod.string().refine(isHttpUrl, { error: 'must be an http(s) URL' }).optional(),
+        statusCallback: zod
+            .string()
+            .refine(isHttpUrl, { error: 'must be an http(s) URL' })
+            .meta(HTTP_URL_SCHEMA)
+            .optional(),
         fingerprint: zod
             .string()
             .regex(FINGERPRINT, { error: 'must be a fingerprint written by the HTTP API' })
@@ -301,19 +314,29 @@ function buildSchemas(zod: typeof z) {
             .max(max, { error: `must be ${min} to ${max} seconds` });
     const sms = zod.strictObject({
         ...common,
-        to: zod.string().refine(isSmsAddress, { error: MSG_SMS_ADDRESS }),
+        to: zod.string().refine(isSmsAddress, { error: MSG_SMS_ADDRESS }).meta(SMS_ADDRESS_SCHEMA),
         body: zod
             .string()
             // Not .max(): zod counts code points, Twilio's limit is checked here in UTF-16 code units.
             .refine((v) => v.length <= MAX_BODY_LENGTH, {
                 error: `must be at most ${MAX_BODY_LENGTH} characters (UTF-16 code units)`,
             })
+            .meta({ maxLength: MAX_BODY_LENGTH })
             .optional(),
         mediaUrl: zod
-            .array(zod.string().refine(isHttpsUrl, { error: 'must be an https URL' }))
+            .array(
+                zod
+                    .string()
+                    .refine(isHttpsUrl, { error: 'must be an https URL' })
+                    .meta({ format: 'uri', pattern: HTTPS_URL_PATTERN }),
+            )
             .max(MAX_MEDIA_URLS, { error: `must have at most ${MAX_MEDIA_URLS} URLs` })
             .optional(),
-        from: zod.string().refine(isSmsAddress, { error: MSG_SMS_ADDRESS }).optional(),
+        from: zod
+            .string()
+            .refine(isSmsAddress, { error: MSG_SMS_ADDRESS })
+            .meta(SMS_ADDRESS_SCHEMA)
+            .optional(),
         messagingServiceSid: zod
             .string()
             .regex(MESSAGING_SERVICE_SID, { error: 'must be a Messaging Service SID: MG and 32 hex digits' })
@@ -322,13 +345,23 @@ function buildSchemas(zod: typeof z) {
         maxPrice: zod
             .union([zod.number(), zod.string()], { error: 'must be a decimal number greater than 0' })
             .refine(isPositiveDecimal, { error: 'must be a decimal number greater than 0' })
+            .meta({
+                anyOf: [
+                    { type: 'number', minimum: 0 },
+                    { type: 'string', pattern: DECIMAL.source },
+                ],
+            })
             .optional(),
     });
     const call = zod.strictObject({
         ...common,
         to: zod.string().regex(E164, { error: MSG_E164 }),
         from: zod.string().regex(E164, { error: MSG_E164 }).optional(),
-        url: zod.string().refine(isHttpUrl, { error: 'must be an http(s) URL' }).optional(),
+        url: zod
+            .string()
+            .refine(isHttpUrl, { error: 'must be an http(s) URL' })
+            .meta(HTTP_URL_SCHEMA)
+            .optional(),
         twiml: zod
             .string()
             .refine((v) => v.length <= MAX_TWIML_LENGTH, {
@@ -336,13 +369,20 @@ function buildSchemas(zod: typeof z) {
                 abort: true,
             })
             .regex(TWIML_DOCUMENT, { error: 'must be a TwiML document with a <Response> root element' })
+            .meta({ maxLength: MAX_TWIML_LENGTH })
             .optional(),
         say: zod
             .string()
             .refine((v) => !isBlank(v), { error: 'must not be empty' })
+            .meta(NOT_BLANK_SCHEMA)
             .optional(),
         message: zod
-            .array(zod.string().refine((v) => !isBlank(v), { error: 'must not be empty' }))
+            .array(
+                zod
+                    .string()
+                    .refine((v) => !isBlank(v), { error: 'must not be empty' })
+                    .meta(NOT_BLANK_SCHEMA),
+            )
             .min(1, { error: 'must have at least one entry' })
             .max(MAX_CALL_MESSAGES, { error: `must have at most ${MAX_CALL_MESSAGES} entries` })
             .optional(),
@@ -362,6 +402,14 @@ function loadSchemas(): ReturnType<typeof buildSchemas> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, not at cold start
     schemas ??= buildSchemas((require('zod') as { z: typeof z }).z);
     return schemas;
+}
+
+/**
+ * The zod schemas of an SMS and of a call request (before the rules across fields), loaded on first use:
+ * what shared/api/openapi.ts turns into the API's request schemas, so the document is the validation's.
+ */
+export function outboundSchemas(): ReturnType<typeof buildSchemas> {
+    return loadSchemas();
 }
 
 const TYPE_NAMES: Readonly<Record<string, string>> = {

@@ -18,6 +18,8 @@ export const ROUTES = {
     messages: 'messages',
     message: 'messages/{id}',
     calls: 'calls',
+    /** The API's OpenAPI 3 and Swagger 2.0 (connector) documents: `openapi.json`, `swagger.json`. */
+    openApi: 'openapi/{document}',
 } as const;
 
 export type Route = (typeof ROUTES)[keyof typeof ROUTES];

@@ -3,13 +3,15 @@ import { registrations, triggerOf } from '../support/functionsCore';
 import { getMessage, getMessageOptions } from '../../functions/getMessage';
 import { inboundSms, inboundSmsOptions } from '../../functions/inboundSms';
 import { listMessages, listMessagesOptions } from '../../functions/listMessages';
+import { openApi, openApiOptions } from '../../functions/openApi';
 import { sendCall, sendCallOptions } from '../../functions/sendCall';
 import { sendMessage, sendMessageOptions } from '../../functions/sendMessage';
 import { status, statusOptions } from '../../functions/status';
+import { twimlets, twimletsOptions } from '../../functions/twimlets';
 import { voice, voiceOptions } from '../../functions/voice';
 import '../../functions/outbound';
 import '../../functions/outboundPoison';
-import { appUrl, ROUTES } from '../../shared/platform/routes';
+import { appUrl, ROUTES, twimletUrl } from '../../shared/platform/routes';
 
 describe('queue triggers are pinned', () => {
     it.each([
@@ -29,11 +31,13 @@ describe('queue triggers are pinned', () => {
                 'getMessage',
                 'inboundSms',
                 'listMessages',
+                'openApi',
                 'outbound',
                 'outboundPoison',
                 'sendCall',
                 'sendMessage',
                 'status',
+                'twimlets',
                 'voice',
             ].sort(),
         );
@@ -43,12 +47,15 @@ describe('queue triggers are pinned', () => {
 describe('HTTP routes are pinned (a change here is a security review)', () => {
     it.each([
         ['voice', 'voice', ['get', 'post'], 'anonymous'],
+        ['twimlets', 'twimlets/{name}', ['get', 'post'], 'anonymous'],
         ['inboundSms', 'sms', ['post'], 'anonymous'],
         ['status', 'status', ['post'], 'anonymous'],
         ['sendMessage', 'messages', ['post'], 'function'],
         ['sendCall', 'calls', ['post'], 'function'],
         ['getMessage', 'messages/{id}', ['get'], 'function'],
         ['listMessages', 'messages', ['get'], 'function'],
+        // The API's description only (no data, no secret), so a connector or API Management can import it by URL.
+        ['openApi', 'openapi/{document}', ['get'], 'anonymous'],
     ])('%s is registered on /api/%s for %j with authLevel %s', (name, route, methods, authLevel) => {
         const trigger = triggerOf(name);
         expect(trigger).toMatchObject({ type: 'httpTrigger', direction: 'in', route, authLevel });
@@ -64,18 +71,26 @@ describe('HTTP routes are pinned (a change here is a security review)', () => {
             authLevel: 'anonymous',
         });
         expect(inboundSmsOptions).toMatchObject({ route: 'sms', methods: ['POST'], authLevel: 'anonymous' });
+        expect(registrations.find((r) => r.metadata.name === 'twimlets')?.callback).toBe(twimlets);
+        expect(twimletsOptions).toMatchObject({
+            route: 'twimlets/{name}',
+            methods: ['GET', 'POST'],
+            authLevel: 'anonymous',
+        });
     });
 });
 
 describe('every HTTP route comes from ROUTES (shared/platform/routes.ts)', () => {
     const http = [
         ['voice', voice, voiceOptions, ROUTES.voice],
+        ['twimlets', twimlets, twimletsOptions, ROUTES.twimlet],
         ['inboundSms', inboundSms, inboundSmsOptions, ROUTES.sms],
         ['status', status, statusOptions, ROUTES.status],
         ['sendMessage', sendMessage, sendMessageOptions, ROUTES.messages],
         ['sendCall', sendCall, sendCallOptions, ROUTES.calls],
         ['getMessage', getMessage, getMessageOptions, ROUTES.message],
         ['listMessages', listMessages, listMessagesOptions, ROUTES.messages],
+        ['openApi', openApi, openApiOptions, ROUTES.openApi],
     ] as const;
 
     it.each(http)(
@@ -100,5 +115,10 @@ describe('every HTTP route comes from ROUTES (shared/platform/routes.ts)', () =>
             'https://app.example.com/api/messages/a%2Fb%20c',
         );
         expect(() => appUrl('https://app.example.com', ROUTES.message)).toThrow(/\{id\}/);
+        expect(
+            twimletUrl('https://app.example.com/twilio', 'findme', [['PhoneNumbers[]', "+1 (415) 'x'"]]),
+        ).toBe(
+            'https://app.example.com/twilio/api/twimlets/findme?PhoneNumbers%5B%5D=%2B1%20%28415%29%20%27x%27',
+        );
     });
 });

@@ -1,0 +1,802 @@
+/**
+ * The HTTP API's operations as data: one entry per operation (route, method, parameters, request and
+ * response schemas, examples), from which shared/api/openapi.ts writes both the OpenAPI 3 document and
+ * the Swagger 2.0 document Logic Apps and Power Automate custom connectors import. Nothing here is
+ * written twice for the two formats.
+ *
+ * Where each part comes from:
+ *
+ * - Request bodies: the zod schemas that validate them (shared/outbound/message.ts `outboundSchemas`),
+ *   converted by openapi.ts; only their titles and descriptions are written here ({@link REQUEST_FIELDS}).
+ * - Query, path and header parameters: the bounds the handlers check (shared/api/read.ts, fields.ts),
+ *   through the constants they export.
+ * - Response bodies: {@link RESPONSE_SCHEMAS}, the shapes the handlers answer (shared/api/send.ts,
+ *   read.ts, fields.ts, shared/platform/httpBody.ts). test/local/openapi.test.ts sends every example to
+ *   the running app and validates each answer against them.
+ *
+ * Adding an operation (opt-outs, inbound media, …) is one entry in {@link OPERATIONS}, with its schemas
+ * in {@link RESPONSE_SCHEMAS} (or a zod schema converted as the send bodies are) and at least one
+ * example; the contract test then drives it with no change of its own.
+ *
+ * Schemas here use the subset JSON Schema, OpenAPI 3.0 and Swagger 2.0 share (no `anyOf` / `oneOf`, no
+ * `nullable`), so openapi.ts can write them into either document unchanged. `title` is the name a
+ * connector shows (openapi.ts copies it to `x-ms-summary`).
+ */
+
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './read';
+import { API_ID } from './fields';
+import { MAX_API_BODY_BYTES } from './send';
+import { MAX_FILTER_VALUE } from '../ledger/contract';
+import { MAX_BODY_LENGTH, MAX_MEDIA_URLS, MAX_REPORTED_ERRORS } from '../outbound/message';
+import { ROUTES, type Route } from '../platform/routes';
+
+/** A JSON Schema object (the shared subset above). */
+export type JsonSchema = { [keyword: string]: unknown };
+
+/** How prominently a connector shows an operation or a field (`x-ms-visibility`). */
+export type Visibility = 'important' | 'advanced' | 'internal';
+
+export interface ParameterDoc {
+    name: string;
+    in: 'path' | 'query' | 'header';
+    required: boolean;
+    /** Title Case, as a connector labels the field (`x-ms-summary`). */
+    title: string;
+    description: string;
+    schema: JsonSchema;
+    visibility?: Visibility;
+}
+
+export interface HeaderDoc {
+    description: string;
+    schema: JsonSchema;
+}
+
+export interface ResponseDoc {
+    description: string;
+    /** A key of {@link RESPONSE_SCHEMAS}; none for an empty body. */
+    schema?: string;
+    /** `application/json` unless given. */
+    mediaType?: string;
+    headers?: Record<string, HeaderDoc>;
+}
+
+/**
+ * One example exchange: the request (parameters by name, body) and the answer it gets from the app, which
+ * the contract test checks. `response` is compared exactly for a 4xx; for a 2xx only its `id` (the rest,
+ * such as a status, moves on as the message is sent).
+ */
+export interface ExampleDoc {
+    name: string;
+    summary: string;
+    /** Values by parameter name, as the parameter's schema types them (a query's text is `String(value)`). */
+    parameters?: Record<string, string | number>;
+    body?: Record<string, unknown>;
+    status: number;
+    response?: Record<string, unknown>;
+}
+
+export interface ApiOperation {
+    /** PascalCase: the connector's action name and API Management's operation name. */
+    operationId: string;
+    method: 'get' | 'post' | 'delete';
+    route: Route;
+    tag: string;
+    /** Sentence case, as a connector titles an action. */
+    summary: string;
+    description: string;
+    visibility: Visibility;
+    parameters: readonly ParameterDoc[];
+    /** The request body: an outbound request of this kind (its schema comes from zod). */
+    requestBody?: { kind: 'sms' | 'call'; schemaName: string; description: string };
+    responses: Readonly<Record<number, ResponseDoc>>;
+    examples: readonly ExampleDoc[];
+}
+
+/** Tags, in the order the documents list them. */
+export const TAGS: readonly { name: string; description: string }[] = [
+    { name: 'Messages', description: 'Send SMS/MMS, and read the ledger of messages and calls.' },
+    { name: 'Calls', description: 'Place outbound calls.' },
+];
+
+// ---- Request body fields: titles and descriptions of the zod schemas' properties ----------------------
+
+export interface FieldDoc {
+    title: string;
+    description: string;
+    visibility?: Visibility;
+}
+
+const STATUS_CALLBACK_DOC: FieldDoc = {
+    title: 'Status Callback URL',
+    description:
+        "An http(s) URL Twilio posts this send's status changes to. Default: the app's own status route, which records them in the ledger (GET the message to see them). Must not point at this app's status or SMS routes.",
+    visibility: 'advanced',
+};
+
+/**
+ * What each request body field means, by kind. Every property the zod schema has must be listed here
+ * (test/shared/api/openapi.test.ts checks), so a new field cannot reach the documents undescribed.
+ */
+export const REQUEST_FIELDS: Readonly<Record<'sms' | 'call', Readonly<Record<string, FieldDoc>>>> = {
+    sms: {
+        type: { title: 'Type', description: '"sms", or left out: POST /messages sends SMS/MMS.' },
+        version: { title: 'Schema Version', description: 'The request schema version: 1, or left out.' },
+        id: {
+            title: 'Id',
+            description:
+                'The idempotency key, as the Idempotency-Key header (give one or the other; both must agree).',
+            visibility: 'advanced',
+        },
+        to: {
+            title: 'To Phone Number',
+            description:
+                'The recipient: E.164 (+ and 8 to 15 digits, e.g. +15557654321), or whatsapp:+<E.164>.',
+            visibility: 'important',
+        },
+        from: {
+            title: 'From Phone Number',
+            description:
+                'The sender: E.164 or whatsapp:+<E.164>. Default: the Messaging Service, else the number, the app is configured with. A whatsapp: recipient needs a whatsapp: sender or a Messaging Service.',
+            visibility: 'important',
+        },
+        body: {
+            title: 'Text',
+            description: `The message text, at most ${String(MAX_BODY_LENGTH)} characters (UTF-16 code units: an emoji counts as 2). Required unless a media URL is given.`,
+            visibility: 'important',
+        },
+        mediaUrl: {
+            title: 'Media URLs',
+            description: `Up to ${String(MAX_MEDIA_URLS)} https URLs of media to send as MMS.`,
+            visibility: 'advanced',
+        },
+        messagingServiceSid: {
+            title: 'Messaging Service SID',
+            description:
+                'A Messaging Service to send from (MG and 32 hex digits); with From, a sender from its pool.',
+            visibility: 'advanced',
+        },
+        statusCallback: STATUS_CALLBACK_DOC,
+        validityPeriod: {
+            title: 'Validity Period',
+            description: 'Seconds (1 to 36000) the message may wait in Twilio’s queue before it is dropped.',
+            visibility: 'advanced',
+        },
+        maxPrice: {
+            title: 'Max Price',
+            description: 'Obsolete: Twilio has ignored it since 2024-06-03. A decimal number greater than 0.',
+            visibility: 'internal',
+        },
+    },
+    call: {
+        type: { title: 'Type', description: '"call", or left out: POST /calls places calls.' },
+        version: { title: 'Schema Version', description: 'The request schema version: 1, or left out.' },
+        id: {
+            title: 'Id',
+            description:
+                'The idempotency key, as the Idempotency-Key header (give one or the other; both must agree).',
+            visibility: 'advanced',
+        },
+        to: {
+            title: 'To Phone Number',
+            description: 'The number to call: E.164 (+ and 8 to 15 digits, e.g. +15557654321).',
+            visibility: 'important',
+        },
+        from: {
+            title: 'From Phone Number',
+            description: 'The caller ID: E.164. Default: the number the app is configured with.',
+            visibility: 'important',
+        },
+        url: {
+            title: 'TwiML URL',
+            description:
+                "An http(s) URL Twilio fetches the call's TwiML from. At most one of TwiML URL, TwiML, Say and Message; with none, the app's own voice route answers.",
+        },
+        twiml: {
+            title: 'TwiML',
+            description: 'Inline TwiML, at most 4000 characters, with a <Response> root element.',
+            visibility: 'advanced',
+        },
+        say: {
+            title: 'Say',
+            description:
+                'Text to say when the call is answered (becomes inline TwiML, at most 4000 characters).',
+            visibility: 'important',
+        },
+        message: {
+            title: 'Message',
+            description:
+                'Twimlets-style entries, in order: an http(s) URL is played, any other text is said.',
+            visibility: 'advanced',
+        },
+        statusCallback: STATUS_CALLBACK_DOC,
+        timeout: {
+            title: 'Ring Timeout',
+            description: 'Seconds (5 to 600) to let the call ring before giving up.',
+            visibility: 'advanced',
+        },
+        record: { title: 'Record', description: 'Whether to record the call.', visibility: 'advanced' },
+        machineDetection: {
+            title: 'Machine Detection',
+            description: 'Answering machine detection: "Enable" or "DetectMessageEnd".',
+            visibility: 'advanced',
+        },
+    },
+};
+
+/** Fields the API refuses in a request body (set by the API itself), left out of the documents. */
+export const API_SET_FIELDS: readonly string[] = ['fingerprint'];
+
+// ---- Response schemas -----------------------------------------------------------------------------------
+
+const errorCode = (code: string): JsonSchema => ({
+    type: 'string',
+    enum: [code],
+    title: 'Error',
+    description: 'What went wrong, as a code.',
+});
+const idProperty: JsonSchema = {
+    type: 'string',
+    title: 'Message Id',
+    description: 'The id of the message or call.',
+};
+const messageProperty: JsonSchema = { type: 'string', title: 'Message', description: 'What to do about it.' };
+
+/** The schemas of every answer's body, by name (`#/components/schemas/<name>`, `#/definitions/<name>`). */
+export const RESPONSE_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
+    Accepted: {
+        type: 'object',
+        title: 'Accepted',
+        required: ['id', 'status'],
+        properties: {
+            id: idProperty,
+            status: {
+                type: 'string',
+                title: 'Status',
+                description:
+                    'The current status: queued when just accepted; a retry with the same key shows how far the send got.',
+            },
+        },
+    },
+    StatusEvent: {
+        type: 'object',
+        title: 'Status Event',
+        required: ['status', 'at', 'source'],
+        properties: {
+            status: { type: 'string', title: 'Status', description: 'The status reached.' },
+            at: { type: 'string', format: 'date-time', title: 'At', description: 'When (ISO 8601).' },
+            source: {
+                type: 'string',
+                enum: ['app', 'twilio'],
+                title: 'Source',
+                description: 'Who reported it: the app, or a Twilio status callback.',
+            },
+            sid: { type: 'string', title: 'SID', description: 'The Twilio SID the event was about.' },
+            detail: {
+                type: 'string',
+                title: 'Detail',
+                description: 'Why it was recorded, when the status does not say.',
+            },
+        },
+    },
+    Message: {
+        type: 'object',
+        title: 'Message',
+        description:
+            'A ledger record: an outbound or inbound message, or a call. Fields may be added; clients must ignore those they do not know.',
+        required: [
+            'id',
+            'direction',
+            'type',
+            'status',
+            'mediaCount',
+            'history',
+            'attempts',
+            'createdAt',
+            'updatedAt',
+        ],
+        properties: {
+            id: idProperty,
+            direction: {
+                type: 'string',
+                enum: ['outbound', 'inbound'],
+                title: 'Direction',
+                description: 'outbound (sent by the app) or inbound (received).',
+            },
+            type: {
+                type: 'string',
+                enum: ['sms', 'call'],
+                title: 'Type',
+                description: 'sms (SMS/MMS) or call.',
+            },
+            to: { type: 'string', title: 'To', description: 'The recipient.' },
+            from: { type: 'string', title: 'From', description: 'The sender, when known.' },
+            messagingServiceSid: {
+                type: 'string',
+                title: 'Messaging Service SID',
+                description: 'The Messaging Service it was sent from.',
+            },
+            bodyLength: {
+                type: 'integer',
+                minimum: 0,
+                title: 'Body Length',
+                description: 'The text length.',
+            },
+            body: {
+                type: 'string',
+                title: 'Body',
+                description: 'The text, only when the ledger is configured to store bodies.',
+            },
+            mediaCount: {
+                type: 'integer',
+                minimum: 0,
+                title: 'Media Count',
+                description: 'How many media items.',
+            },
+            sid: {
+                type: 'string',
+                title: 'SID',
+                description: "Twilio's SID (SM…, MM…, CA…), once Twilio has it.",
+            },
+            status: {
+                type: 'string',
+                title: 'Status',
+                description:
+                    'accepting, queued, sending, then Twilio’s (sent, delivered, undelivered, failed, …; for calls ringing, in-progress, completed, busy, no-answer, …), or rejected / dead-lettered (docs/delivery.md).',
+            },
+            history: {
+                type: 'array',
+                title: 'History',
+                description: 'Status events, oldest first (the last 50).',
+                items: { $ref: 'StatusEvent' },
+            },
+            errorCode: {
+                type: 'string',
+                title: 'Error Code',
+                description: "Twilio's error code (e.g. 21610), or the app's for a refused send.",
+            },
+            errorMessage: { type: 'string', title: 'Error Message', description: 'What went wrong.' },
+            attempts: {
+                type: 'integer',
+                minimum: 0,
+                title: 'Attempts',
+                description: 'Send attempts so far.',
+            },
+            createdAt: { type: 'string', format: 'date-time', title: 'Created At', description: 'ISO 8601.' },
+            updatedAt: { type: 'string', format: 'date-time', title: 'Updated At', description: 'ISO 8601.' },
+        },
+    },
+    MessageList: {
+        type: 'object',
+        title: 'Messages',
+        required: ['messages'],
+        properties: {
+            messages: {
+                type: 'array',
+                title: 'Messages',
+                description: 'Newest first.',
+                items: { $ref: 'Message' },
+            },
+            continuationToken: {
+                type: 'string',
+                title: 'Continuation Token',
+                description: 'Present when more may follow: pass it back with the same query.',
+            },
+            nextPageUrl: {
+                type: 'string',
+                format: 'uri',
+                title: 'Next Page URL',
+                description: 'This query with the continuation token (add the function key).',
+            },
+        },
+    },
+    InvalidRequest: {
+        type: 'object',
+        title: 'Invalid Request',
+        required: ['error', 'errors'],
+        properties: {
+            error: errorCode('invalid_request'),
+            errors: {
+                type: 'array',
+                title: 'Errors',
+                description: `Each field at fault (the first ${String(MAX_REPORTED_ERRORS)}).`,
+                maxItems: MAX_REPORTED_ERRORS,
+                items: {
+                    type: 'object',
+                    required: ['field', 'message'],
+                    properties: {
+                        field: {
+                            type: 'string',
+                            title: 'Field',
+                            description:
+                                'The field, as a path (to, mediaUrl[2]); (body) for the body as a whole.',
+                        },
+                        message: { type: 'string', title: 'Message', description: 'What is wrong with it.' },
+                    },
+                },
+            },
+            errorCount: {
+                type: 'integer',
+                minimum: MAX_REPORTED_ERRORS + 1,
+                title: 'Error Count',
+                description: `How many errors there were, when more than ${String(MAX_REPORTED_ERRORS)}.`,
+            },
+        },
+    },
+    NotFound: {
+        type: 'object',
+        title: 'Not Found',
+        required: ['error', 'id'],
+        properties: { error: errorCode('not_found'), id: idProperty },
+    },
+    InProgress: {
+        type: 'object',
+        title: 'In Progress',
+        required: ['error', 'id', 'message'],
+        properties: { error: errorCode('request_in_progress'), id: idProperty, message: messageProperty },
+    },
+    PayloadTooLarge: {
+        type: 'object',
+        title: 'Payload Too Large',
+        required: ['error', 'message'],
+        properties: { error: errorCode('payload_too_large'), message: messageProperty },
+    },
+    KeyReused: {
+        type: 'object',
+        title: 'Idempotency Key Reused',
+        required: ['error', 'id', 'message'],
+        properties: { error: errorCode('idempotency_key_reused'), id: idProperty, message: messageProperty },
+    },
+    QueueUnavailable: {
+        type: 'object',
+        title: 'Queue Unavailable',
+        required: ['error', 'id', 'message'],
+        properties: { error: errorCode('queue_unavailable'), id: idProperty, message: messageProperty },
+    },
+};
+
+// ---- Parameters and responses the operations share ------------------------------------------------------
+
+const IDEMPOTENCY_KEY: ParameterDoc = {
+    name: 'Idempotency-Key',
+    in: 'header',
+    required: false,
+    title: 'Idempotency Key',
+    description:
+        'Names this request (IETF Idempotency-Key draft): it becomes the id, and a retry with the same key and request is answered 202 and sent once; with another request, 422. Give one in a workflow (e.g. the run id and the action name) so the connector’s retries cannot send twice.',
+    schema: { type: 'string', pattern: API_ID.source },
+    visibility: 'important',
+};
+
+const retryAfter = (seconds: string): HeaderDoc => ({
+    description: `Seconds to wait before retrying (${seconds}).`,
+    schema: { type: 'integer', minimum: 1 },
+});
+
+const COMMON_RESPONSES: Readonly<Record<number, ResponseDoc>> = {
+    401: {
+        description:
+            'No valid function key (in Azure; the local host does not check keys). The Functions host answers with an empty body.',
+    },
+    500: {
+        description: 'The app is misconfigured (the function log names each setting at fault).',
+        mediaType: 'text/plain',
+        schema: 'PlainText',
+    },
+};
+
+const sendResponses = (what: string): Readonly<Record<number, ResponseDoc>> => ({
+    202: {
+        description: `Accepted: the ${what} is recorded and queued (also for a retry with the same Idempotency-Key and request).`,
+        schema: 'Accepted',
+        headers: {
+            Location: {
+                description: 'Where GET answers for it (…/messages/{id}).',
+                schema: { type: 'string', format: 'uri' },
+            },
+        },
+    },
+    400: {
+        description: 'Invalid JSON, fields or Idempotency-Key; each field at fault is named.',
+        schema: 'InvalidRequest',
+    },
+    409: {
+        description: 'A request with this Idempotency-Key is still being accepted: retry after Retry-After.',
+        schema: 'InProgress',
+        headers: { 'Retry-After': retryAfter('2') },
+    },
+    413: { description: `The body is over ${String(MAX_API_BODY_BYTES)} bytes.`, schema: 'PayloadTooLarge' },
+    422: {
+        description: 'The Idempotency-Key was used for another request (body, recipient, options or kind).',
+        schema: 'KeyReused',
+    },
+    503: {
+        description:
+            'Recorded but not queued (the queue could not be reached): retry with the same Idempotency-Key after Retry-After; it is sent once.',
+        schema: 'QueueUnavailable',
+        headers: { 'Retry-After': retryAfter('5') },
+    },
+    ...COMMON_RESPONSES,
+});
+
+/** Extra schemas the responses refer to that are not JSON bodies. */
+export const OTHER_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
+    PlainText: { type: 'string', title: 'Text' },
+};
+
+const RECIPIENT = '+15557654321';
+const MSG_SMS_ADDRESS =
+    'must be an E.164 phone number: + and 8 to 15 digits, e.g. +15551234567, or whatsapp:+<E.164>';
+
+/** Every operation of the API, in the order the documents list them. */
+export const OPERATIONS: readonly ApiOperation[] = [
+    {
+        operationId: 'SendMessage',
+        method: 'post',
+        route: ROUTES.messages,
+        tag: 'Messages',
+        summary: 'Send a text message (SMS/MMS)',
+        description:
+            'Validates the message as the queue function will, records it in the ledger and puts it on the outbound queue, which sends it through Twilio with retries and no duplicates. Answers 202 with its id; GET it to follow its status.',
+        visibility: 'important',
+        parameters: [IDEMPOTENCY_KEY],
+        requestBody: { kind: 'sms', schemaName: 'SendMessageRequest', description: 'The message.' },
+        responses: sendResponses('message'),
+        examples: [
+            {
+                name: 'mms',
+                summary: 'A text with an image, under an idempotency key',
+                parameters: { 'Idempotency-Key': 'order-1042-shipped' },
+                body: {
+                    to: RECIPIENT,
+                    body: 'Your order has shipped',
+                    mediaUrl: ['https://example.com/label.png'],
+                },
+                status: 202,
+                response: { id: 'order-1042-shipped', status: 'queued' },
+            },
+            {
+                name: 'retried',
+                summary: 'The same request again: recognised, not sent twice',
+                parameters: { 'Idempotency-Key': 'order-1042-shipped' },
+                body: {
+                    to: RECIPIENT,
+                    body: 'Your order has shipped',
+                    mediaUrl: ['https://example.com/label.png'],
+                },
+                status: 202,
+                response: { id: 'order-1042-shipped', status: 'queued' },
+            },
+            {
+                name: 'keyReused',
+                summary: 'The same key with another body',
+                parameters: { 'Idempotency-Key': 'order-1042-shipped' },
+                body: { to: RECIPIENT, body: 'Your order has shipped today' },
+                status: 422,
+                response: {
+                    error: 'idempotency_key_reused',
+                    id: 'order-1042-shipped',
+                    message:
+                        'this Idempotency-Key was used for another request (body, recipient or options differ)',
+                },
+            },
+            {
+                name: 'invalidFields',
+                summary: 'A recipient without + and a media URL that is not https',
+                body: { to: '5557654321', mediaUrl: ['http://example.com/label.png'] },
+                status: 400,
+                response: {
+                    error: 'invalid_request',
+                    errors: [
+                        { field: 'to', message: MSG_SMS_ADDRESS },
+                        { field: 'mediaUrl[0]', message: 'must be an https URL' },
+                    ],
+                },
+            },
+            {
+                name: 'invalidKey',
+                summary: 'An Idempotency-Key with a space',
+                parameters: { 'Idempotency-Key': 'order 1042' },
+                body: { to: RECIPIENT, body: 'Your order has shipped' },
+                status: 400,
+                response: {
+                    error: 'invalid_request',
+                    errors: [{ field: 'Idempotency-Key', message: 'must be 1-200 of A-Z a-z 0-9 . _ ~ : -' }],
+                },
+            },
+        ],
+    },
+    {
+        operationId: 'PlaceCall',
+        method: 'post',
+        route: ROUTES.calls,
+        tag: 'Calls',
+        summary: 'Place a call',
+        description:
+            'Validates the call, records it and puts it on the outbound queue, which places it through Twilio. Say, Message, TwiML or a TwiML URL says what the call does; with none, the app’s own voice route answers. Answers 202 with its id; GET it to follow its status.',
+        visibility: 'important',
+        parameters: [IDEMPOTENCY_KEY],
+        requestBody: { kind: 'call', schemaName: 'PlaceCallRequest', description: 'The call.' },
+        responses: sendResponses('call'),
+        examples: [
+            {
+                name: 'say',
+                summary: 'A call that says one sentence',
+                parameters: { 'Idempotency-Key': 'reminder-call-77' },
+                body: { to: RECIPIENT, say: 'Your appointment is tomorrow at ten.' },
+                status: 202,
+                response: { id: 'reminder-call-77', status: 'queued' },
+            },
+            {
+                name: 'twoContents',
+                summary: 'A TwiML URL and Say together',
+                body: { to: RECIPIENT, url: 'https://example.com/twiml', say: 'Hello' },
+                status: 400,
+                response: {
+                    error: 'invalid_request',
+                    errors: [
+                        {
+                            field: 'say',
+                            message: 'cannot be given with url: give one of url, twiml, say, message',
+                        },
+                    ],
+                },
+            },
+        ],
+    },
+    {
+        operationId: 'GetMessage',
+        method: 'get',
+        route: ROUTES.message,
+        tag: 'Messages',
+        summary: 'Get a message',
+        description:
+            'The ledger record of one message or call, outbound or inbound: its status, Twilio SID, error code and status history.',
+        visibility: 'important',
+        parameters: [
+            {
+                name: 'id',
+                in: 'path',
+                required: true,
+                title: 'Message Id',
+                description: 'The id the send answered with (its Idempotency-Key when it had one).',
+                schema: { type: 'string' },
+            },
+        ],
+        responses: {
+            200: { description: 'The record.', schema: 'Message' },
+            404: { description: 'No message or call has this id.', schema: 'NotFound' },
+            ...COMMON_RESPONSES,
+        },
+        examples: [
+            {
+                name: 'sent',
+                summary: 'The message sent above',
+                parameters: { id: 'order-1042-shipped' },
+                status: 200,
+                response: {
+                    id: 'order-1042-shipped',
+                    direction: 'outbound',
+                    type: 'sms',
+                    to: RECIPIENT,
+                    from: '+15551230000',
+                    bodyLength: 22,
+                    mediaCount: 1,
+                    sid: 'MM0123456789abcdef0123456789abcdef',
+                    status: 'delivered',
+                    history: [
+                        { status: 'queued', at: '2026-12-01T10:00:00.000Z', source: 'app' },
+                        { status: 'sending', at: '2026-12-01T10:00:00.120Z', source: 'app' },
+                        {
+                            status: 'sent',
+                            at: '2026-12-01T10:00:00.480Z',
+                            source: 'twilio',
+                            sid: 'MM0123456789abcdef0123456789abcdef',
+                        },
+                        {
+                            status: 'delivered',
+                            at: '2026-12-01T10:00:02.900Z',
+                            source: 'twilio',
+                            sid: 'MM0123456789abcdef0123456789abcdef',
+                        },
+                    ],
+                    attempts: 1,
+                    createdAt: '2026-12-01T10:00:00.000Z',
+                    updatedAt: '2026-12-01T10:00:02.900Z',
+                },
+            },
+            {
+                name: 'unknown',
+                summary: 'An id nothing was sent under',
+                parameters: { id: 'no-such-message' },
+                status: 404,
+                response: { error: 'not_found', id: 'no-such-message' },
+            },
+        ],
+    },
+    {
+        operationId: 'ListMessages',
+        method: 'get',
+        route: ROUTES.messages,
+        tag: 'Messages',
+        summary: 'List messages',
+        description:
+            'Outbound and inbound messages and calls from the ledger, newest first, filtered by recipient, sender and the UTC day they were created (the last 30 days unless dateSentAfter says otherwise), a page at a time.',
+        visibility: 'important',
+        parameters: [
+            ...(['to', 'from'] as const).map((name): ParameterDoc => ({
+                name,
+                in: 'query',
+                required: false,
+                title: name === 'to' ? 'To Phone Number' : 'From Phone Number',
+                description: `Only messages ${name === 'to' ? 'to' : 'from'} this address (exactly as stored, e.g. +15557654321).`,
+                schema: { type: 'string', minLength: 1, maxLength: MAX_FILTER_VALUE },
+                visibility: 'important',
+            })),
+            ...(
+                [
+                    ['dateSent', 'Date Sent', 'Only this UTC day (not with the two below).'],
+                    ['dateSentAfter', 'Date Sent After', 'From this UTC day on, inclusive.'],
+                    ['dateSentBefore', 'Date Sent Before', 'Up to this UTC day, inclusive.'],
+                ] as const
+            ).map(([name, title, description]): ParameterDoc => ({
+                name,
+                in: 'query',
+                required: false,
+                title,
+                description: `${description} YYYY-MM-DD.`,
+                schema: { type: 'string', format: 'date' },
+                visibility: 'advanced',
+            })),
+            {
+                name: 'pageSize',
+                in: 'query',
+                required: false,
+                title: 'Limit',
+                description: `At most this many per page (1 to ${String(MAX_PAGE_SIZE)}, default ${String(DEFAULT_PAGE_SIZE)}).`,
+                schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE },
+                visibility: 'advanced',
+            },
+            {
+                name: 'continuationToken',
+                in: 'query',
+                required: false,
+                title: 'Continuation Token',
+                description: 'From the previous page, to get the next one.',
+                schema: { type: 'string' },
+                visibility: 'advanced',
+            },
+        ],
+        responses: {
+            200: { description: 'A page of records.', schema: 'MessageList' },
+            400: {
+                description: 'An invalid filter, page size or continuation token, named.',
+                schema: 'InvalidRequest',
+            },
+            ...COMMON_RESPONSES,
+        },
+        examples: [
+            {
+                name: 'byRecipient',
+                summary: 'The messages to one recipient, 20 at a time',
+                parameters: { to: RECIPIENT, pageSize: 20 },
+                status: 200,
+            },
+            {
+                name: 'invalidDate',
+                summary: 'A day that does not exist',
+                parameters: { dateSent: '2026-02-30' },
+                status: 400,
+                response: {
+                    error: 'invalid_request',
+                    errors: [
+                        {
+                            field: 'dateSent',
+                            message: 'must be a date as YYYY-MM-DD, from 1970-01-01 to 9999-12-31',
+                        },
+                    ],
+                },
+            },
+        ],
+    },
+];
