@@ -1,7 +1,7 @@
 /**
  * The app's own URLs: the route of every HTTP function, the URLs the app builds for itself (the API's
- * `Location`, status callbacks, the default voice URL) and the check that keeps a producer from pointing
- * Twilio at a route that records into the ledger. Nothing else spells `/api/...`: a function registers
+ * `Location`, status callbacks, the default voice URL, a twimlet's next step) and the checks that keep a
+ * producer or a twimlet's parameters from pointing Twilio at a route that records into the ledger. Nothing else spells `/api/...`: a function registers
  * `ROUTES.<name>`, and a URL is built with {@link appUrl}, so a renamed route or another prefix is one
  * edit here.
  *
@@ -20,12 +20,13 @@ export const ROUTES = {
     calls: 'calls',
     /** The API's OpenAPI 3 and Swagger 2.0 (connector) documents: `openapi.json`, `swagger.json`. */
     openApi: 'openapi/{document}',
+    twimlet: 'twimlets/{name}',
 } as const;
 
 export type Route = (typeof ROUTES)[keyof typeof ROUTES];
 
 /** The routes Twilio calls, each signature-validated (shared/webhooks/receive.ts). */
-export const WEBHOOK_ROUTES: readonly string[] = [ROUTES.voice, ROUTES.sms, ROUTES.status];
+export const WEBHOOK_ROUTES: readonly string[] = [ROUTES.voice, ROUTES.sms, ROUTES.status, ROUTES.twimlet];
 
 /**
  * Routes whose signed requests are recorded in the ledger. Twilio signs whatever URL it is given, so a
@@ -75,21 +76,74 @@ export function defaultVoiceUrl(publicBaseUrl: string | undefined): string | und
 // because Twilio signs the URL it requests and the webhook check rebuilds it from that base.
 
 /**
- * The route among `routes` that `url` was requested on, from the last segment of its path (a proxy may
- * add a prefix; single-segment routes only), compared case-insensitively as the host routes; undefined
- * for any other path.
+ * The route among `routes` (templates: a `{name}` segment matches any one segment) that `url` was
+ * requested on, from the last segments of its path (a proxy may add a prefix), compared
+ * case-insensitively as the host routes; undefined for any other path.
  */
 export function routeOfUrl(url: string, routes: readonly string[]): string | undefined {
     const schemeEnd = url.indexOf('://');
     const pathStart = schemeEnd === -1 ? -1 : url.indexOf('/', schemeEnd + 3);
     const path = pathStart === -1 ? '' : (url.slice(pathStart).split(/[?#]/, 1)[0] ?? '');
-    const last =
-        path
-            .split('/')
-            .filter((segment) => segment !== '')
-            .pop()
-            ?.toLowerCase() ?? '';
-    return routes.find((route) => route === last);
+    const segments = path
+        .split('/')
+        .filter((segment) => segment !== '')
+        .map((segment) => segment.toLowerCase());
+    return routes.find((route) => {
+        const template = route.split('/');
+        const tail = segments.slice(-template.length);
+        return (
+            tail.length === template.length &&
+            template.every((part, i) => /^\{[A-Za-z]+\}$/.test(part) || part === tail[i])
+        );
+    });
+}
+
+/**
+ * A route's name for logs: its segments before the first parameter (`twimlets/{name}` → `twimlets`), so
+ * an outcome line never carries text of the request.
+ */
+export function routeName(route: string): string {
+    return route.split('/{', 1)[0] ?? route;
+}
+
+/**
+ * The base a signed webhook URL was requested on: its origin and any path prefix before `/api/<route>`
+ * (`https://apim.example.com/twilio/api/twimlets/forward?…` → `https://apim.example.com/twilio`), so the
+ * URLs a step hands Twilio for the next one land where this one was signed. The origin alone when the
+ * path holds no `/api/` segment.
+ */
+export function webhookBase(url: string): string {
+    if (!URL.canParse(url)) return url;
+    const parsed = new URL(url);
+    const segments = parsed.pathname.split('/');
+    const api = segments.map((segment) => segment.toLowerCase()).lastIndexOf(ROUTE_PREFIX);
+    const prefix = api <= 0 ? '' : segments.slice(0, api).join('/');
+    return `${parsed.origin}${prefix}`.replace(/\/+$/, '');
+}
+
+/**
+ * A value as a query string carries it: `encodeURIComponent`, and `! ' ( ) *` too, so the URL Twilio
+ * signs is exactly the one the Functions host hands the function (which would percent-encode `'`).
+ */
+function queryComponent(value: string): string {
+    return encodeURIComponent(value).replace(
+        /[!'()*]/g,
+        (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+    );
+}
+
+/**
+ * The URL of the twimlet `name` on `base` (see {@link webhookBase}), with `query` in order (a name may
+ * repeat: `PhoneNumbers[]`): what a twimlet's `<Gather action>`, `<Dial action>`, `<Number url>` and
+ * `<Redirect>` point at. `query` values must be well-formed UTF-16 (no lone surrogates).
+ */
+export function twimletUrl(
+    base: string,
+    name: string,
+    query: readonly (readonly [string, string])[] = [],
+): string {
+    const pairs = query.map(([n, v]) => `${queryComponent(n)}=${queryComponent(v)}`);
+    return `${appUrl(base, ROUTES.twimlet, {}, { name })}${pairs.length === 0 ? '' : `?${pairs.join('&')}`}`;
 }
 
 const LOOPBACK = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
@@ -138,4 +192,42 @@ export function pointsAtRecordingRoute(url: string, ownBases: readonly string[])
         if (RECORDING_ROUTES.some((route) => path === `${prefix}/${ROUTE_PREFIX}/${route}`)) return true;
     }
     return false;
+}
+
+/** Routes a URL in a twimlet's parameters may point at on this app: how flows chain. */
+const FLOW_TARGETS = [
+    new RegExp(`^/${ROUTE_PREFIX}/${ROUTES.voice}$`),
+    new RegExp(`^/${ROUTE_PREFIX}/${routeName(ROUTES.twimlet)}/[a-z0-9-]+$`),
+];
+
+/**
+ * What is wrong with `url` as a URL in a twimlet's parameters (`FailUrl`, `Options[n]`, a `Message` to
+ * play, `Music`), or undefined when Twilio may be sent there: an absolute http(s) URL in printable ASCII
+ * (no spaces, controls or raw non-ASCII: percent-encode them), which, on one of the app's own origins
+ * (`ownBases`, as for {@link pointsAtRecordingRoute}), is the voice route or a twimlet and nothing else —
+ * Twilio signs whatever it is sent to, so a parameter pointing at the status or SMS route would have it
+ * write into the ledger. The path is compared as a router would: case folded, percent-decoding undone,
+ * dot segments resolved; a path on an own origin that cannot be decoded is refused.
+ */
+export function flowUrlProblem(url: string, ownBases: readonly string[]): string | undefined {
+    if (!/^https?:\/\/[\x21-\x7e]+$/i.test(url) || !URL.canParse(url)) {
+        return 'is not an http(s) URL in printable ASCII';
+    }
+    const target = new URL(url);
+    if (target.hostname === '') return 'is not an http(s) URL in printable ASCII';
+    const key = hostKey(target);
+    const path = routePath(target.pathname);
+    for (const base of ownBases) {
+        if (!URL.canParse(base)) continue;
+        const own = new URL(base);
+        if (hostKey(own) !== key) continue;
+        const prefix = routePath(own.pathname) ?? '';
+        if (path !== undefined && prefix !== '' && path !== prefix && !path.startsWith(`${prefix}/`))
+            continue;
+        const rest = path?.slice(prefix.length);
+        if (rest === undefined || !FLOW_TARGETS.some((route) => route.test(rest))) {
+            return `points at this app outside /${ROUTE_PREFIX}/${ROUTES.voice} and /${ROUTE_PREFIX}/${ROUTES.twimlet}`;
+        }
+    }
+    return undefined;
 }

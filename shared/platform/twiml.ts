@@ -5,6 +5,7 @@
  */
 
 import type { HttpResponseInit } from '@azure/functions';
+import type VoiceResponse from 'twilio/lib/twiml/VoiceResponse';
 import { lazy } from './lazy';
 
 const loadVoiceResponse = lazy(async () => (await import('twilio/lib/twiml/VoiceResponse')).default);
@@ -59,6 +60,24 @@ export async function voiceTwiml(greeting: string, messages: readonly string[]):
     }
     return response.toString();
 }
+
+/**
+ * A new, empty Voice `<Response>` from twilio's builder (loaded on first use), for flows that build their
+ * own TwiML (shared/voice/twimlets/). Text and attribute values must already be XML text
+ * ({@link toXmlText}): the builder throws on the characters XML cannot carry in text, and writes them
+ * into attributes as they are.
+ */
+export async function newVoiceResponse(): Promise<VoiceResponse> {
+    const Builder = await loadVoiceResponse();
+    return new Builder();
+}
+
+/**
+ * What a call hears when its flow failed for a reason of ours (a bug, a module that would not load): a
+ * constant, so it needs no builder.
+ */
+export const APOLOGY_TWIML =
+    '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Sorry, something went wrong. Goodbye.</Say><Hangup/></Response>';
 
 /**
  * Keywords Twilio itself answers on long codes and toll-free numbers (opt-out, opt-in and help): a reply

@@ -7,7 +7,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { dependenciesOr500, getDependencies, type AppDependencies } from '../platform/dependencies';
 import { outcomeLine } from '../platform/outcomes';
-import { routeOfUrl, WEBHOOK_ROUTES } from '../platform/routes';
+import { routeName, routeOfUrl, WEBHOOK_ROUTES } from '../platform/routes';
 import { validateTwilioWebhook, type TwilioWebhook } from './signature';
 
 export type ReceivedWebhook =
@@ -57,9 +57,11 @@ function rejected(
 }
 
 /**
- * The webhook route a request came in on (`voice`, `sms`, `status`), from the last segment of its path
- * (a proxy may add a prefix); `other` for anything else, so no text of the request reaches the log.
+ * The webhook route a request came in on (`voice`, `sms`, `status`, `twimlets` for any
+ * `/api/twimlets/<name>`), from the last segments of its path (a proxy may add a prefix); `other` for
+ * anything else, so no text of the request (a twimlet's name included) reaches the log.
  */
 export function webhookRoute(url: string): string {
-    return routeOfUrl(url, WEBHOOK_ROUTES) ?? 'other';
+    const route = routeOfUrl(url, WEBHOOK_ROUTES);
+    return route === undefined ? 'other' : routeName(route);
 }
