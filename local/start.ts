@@ -15,6 +15,7 @@ import { createInterface } from 'node:readline';
 import { freePort, isPortFree, PortInUseError, startAzurite, stopChild, type Azurite } from './azurite';
 import { HostStartError, startAppProcess, type AppProcess } from './host/appProcess';
 import { consoleLogger } from './log';
+import { rateLimitFromEnv } from './sandbox/rateLimit';
 import { generateTestCredentials, startTwilioSandbox, type TwilioSandbox } from './sandbox/sandbox';
 import { SANDBOX_NUMBER } from './sandbox/resources';
 import { clearSandboxState, writeSandboxState } from './sandbox/state';
@@ -184,6 +185,8 @@ async function start(started: Started, options: StartOptions): Promise<void> {
             ...credentials,
             port: 0,
             log: (line) => console.log(line),
+            // SANDBOX_RATE_LIMIT_EVERY=n: every n-th create answers 429 (docs/sandbox.md).
+            rateLimit: rateLimitFromEnv(process.env),
         });
         started.sandbox = { server: sandbox, stateDir };
         settings.TWILIO_ACCOUNT_SID = credentials.accountSid;
