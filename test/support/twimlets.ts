@@ -16,6 +16,11 @@ export interface TwimletCall {
     token: string | null;
     /** A quiet context (fuzzing) instead of one that keeps the logs. */
     quiet?: boolean;
+    /**
+     * The URL Twilio requested and signed, when a proxy hands the app another (`PUBLIC_BASE_URL` with a
+     * path prefix): `url` with its base replaced by this one. Default: `url` itself.
+     */
+    signedBase?: { requested: string; signed: string };
 }
 
 export interface TwimletResult {
@@ -46,8 +51,12 @@ export async function callTwimlet(url: string, call: TwimletCall): Promise<Twiml
         body = formBody(form);
         headers['Content-Type'] = 'application/x-www-form-urlencoded';
     }
+    const signed =
+        call.signedBase === undefined
+            ? requestUrl
+            : requestUrl.replace(call.signedBase.requested, call.signedBase.signed);
     if (call.token !== null) {
-        headers['X-Twilio-Signature'] = twilioSignature(call.token, requestUrl, method === 'GET' ? {} : form);
+        headers['X-Twilio-Signature'] = twilioSignature(call.token, signed, method === 'GET' ? {} : form);
     }
     const request = new HttpRequest({
         method,

@@ -107,7 +107,7 @@ const NANP = /^[2-9]\d{2}[2-9]\d{6}$/;
  */
 export function e164(raw: string | null | undefined): string | undefined {
     if (raw === null || raw === undefined) return undefined;
-    const plussed = /^ +\d/.test(raw) ? `+${raw.trimStart()}` : raw.trim();
+    const plussed = /^ \d/.test(raw) ? `+${raw.trimStart()}` : raw.trim();
     const compact = plussed.replace(SEPARATORS, '');
     if (compact.length > 16) return undefined;
     if (/^\+[1-9]\d{7,14}$/.test(compact)) {
