@@ -55,10 +55,11 @@ const FUNCTIONS = [
     'voice',
 ];
 
-let azurite: Azurite;
-let sandbox: TwilioSandbox;
-let app: AppProcess;
+let azurite: Azurite | undefined;
+let sandbox: TwilioSandbox | undefined;
+let app: AppProcess | undefined;
 let appDir: string;
+let appUrl = '';
 let document: Json;
 let validator: SchemaValidator;
 
@@ -96,7 +97,8 @@ beforeAll(async () => {
         entry: path.join(REPO_ROOT, 'local', 'host', 'main.ts'),
         execArgv: ['-r', REGISTER],
     });
-    const served = await fetch(`${app.url}/api/openapi/openapi.json`);
+    appUrl = app.url;
+    const served = await fetch(`${appUrl}/api/openapi/openapi.json`);
     expect(served.status).toBe(200);
     document = (await served.json()) as Json;
     validator = schemaValidator(document);
@@ -311,9 +313,9 @@ describe('errors without an example, provoked', () => {
 
 describe('the connector document the app serves', () => {
     it("names this app's host, and validates what the app answers", async () => {
-        const served = await fetch(`${app.url}/api/openapi/swagger.json`);
+        const served = await fetch(`${appUrl}/api/openapi/swagger.json`);
         const swagger = (await served.json()) as Json;
-        expect(swagger).toMatchObject({ swagger: '2.0', host: new URL(app.url).host, schemes: ['http'] });
+        expect(swagger).toMatchObject({ swagger: '2.0', host: new URL(appUrl).host, schemes: ['http'] });
         const connectorValidator = schemaValidator(swagger);
         const record = await answer(await fetch(`${baseUrl()}/messages/order-1042-shipped`));
         expect(connectorValidator.errors({ $ref: '#/definitions/Message' }, record.body)).toEqual([]);
