@@ -15,6 +15,7 @@ import {
 } from './secrets';
 import type { Ledger } from '../ledger/contract';
 import type { LedgerOptions } from '../ledger/table';
+import type { EmailSender } from '../voice/email';
 import { lazy } from './lazy';
 import { createQueueClientFactory, requireStorage } from './storage';
 import { createTwilioClientFactory, type TwilioClientFactory } from './twilioClient';
@@ -33,6 +34,11 @@ export interface AppDependencies {
      * (a delayed retry).
      */
     readonly enqueueOutbound: (text: string, options?: { delaySeconds?: number }) => Promise<void>;
+    /**
+     * Sends an e-mail through Communication Services (`EMAIL_ENDPOINT`, `EMAIL_SENDER`) as the app's identity
+     * (the one Key Vault is read as); `undefined` when no e-mail sender is configured.
+     */
+    readonly sendEmail: EmailSender | undefined;
 }
 
 /** Builds the services for `config`. Nothing is read from Key Vault or imported until first used. */
@@ -93,7 +99,20 @@ export function createDependencies(config: AppConfig): AppDependencies {
             await outboundQueue()
         ).sendMessage(text, delaySeconds === undefined ? undefined : { visibilityTimeout: delaySeconds });
     };
-    return { config, authToken, apiKeySecret, twilio, ledger: getLedger, enqueueOutbound };
+    const email = config.email;
+    let sendEmail: EmailSender | undefined;
+    if (email !== undefined) {
+        // The module is small, but only the voicemail twimlet's notifications need it.
+        const sender = lazy(async () =>
+            (await import('../voice/email')).createEmailSender({
+                endpoint: email.endpoint,
+                sender: email.sender,
+                credential: credentialFor(config.identity.keyVault),
+            }),
+        );
+        sendEmail = async (message) => (await sender())(message);
+    }
+    return { config, authToken, apiKeySecret, twilio, ledger: getLedger, enqueueOutbound, sendEmail };
 }
 
 /**

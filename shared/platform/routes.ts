@@ -1,9 +1,9 @@
 /**
  * The app's own URLs: the route of every HTTP function, the URLs the app builds for itself (the API's
  * `Location`, status callbacks, the default voice URL, a twimlet's next step) and the checks that keep a
- * producer or a twimlet's parameters from pointing Twilio at a route that records into the ledger. Nothing else spells `/api/...`: a function registers
- * `ROUTES.<name>`, and a URL is built with {@link appUrl}, so a renamed route or another prefix is one
- * edit here.
+ * producer or a twimlet's parameters from pointing Twilio at a route that records into the ledger.
+ * Nothing else spells `/api/...`: a function registers `ROUTES.<name>`, and a URL is built with
+ * {@link appUrl}, so a renamed route or another prefix is one edit here.
  *
  * Routes sit under the Functions host's default `api` prefix (host.json sets no other).
  */
@@ -21,6 +21,10 @@ export const ROUTES = {
     /** The API's OpenAPI 3 and Swagger 2.0 (connector) documents: `openapi.json`, `swagger.json`. */
     openApi: 'openapi/{document}',
     twimlet: 'twimlets/{name}',
+    /** A call recording's audio, fetched from Twilio (shared/voice/recordings.ts). */
+    recording: 'recordings/{sid}',
+    /** An inbound MMS's media item `n`, as copied to Blob storage (shared/media/serve.ts). */
+    messageMedia: 'messages/{id}/media/{n}',
 } as const;
 
 export type Route = (typeof ROUTES)[keyof typeof ROUTES];
@@ -55,9 +59,19 @@ export function appUrl(
     return `${base}/${ROUTE_PREFIX}/${path}${pairs.length === 0 ? '' : `?${pairs.join('&')}`}`;
 }
 
+/** Where the app serves a recording's audio: `GET /api/recordings/{sid}` on `origin` (function key). */
+export function recordingUrl(origin: string, sid: string): string {
+    return appUrl(origin, ROUTES.recording, {}, { sid });
+}
+
 /** Where the API answers for one message or call: `GET /api/messages/{id}` on `origin`. */
 export function messageUrl(origin: string, id: string): string {
     return appUrl(origin, ROUTES.message, {}, { id });
+}
+
+/** Where the API serves media item `n` of inbound message `id`: `GET /api/messages/{id}/media/{n}`. */
+export function messageMediaUrl(origin: string, id: string, n: number): string {
+    return appUrl(origin, ROUTES.messageMedia, {}, { id, n: String(n) });
 }
 
 /** The app's status callback for a message or call id, or undefined when no public URL is known. */

@@ -1,6 +1,7 @@
 import { registrations, triggerOf } from '../support/functionsCore';
 
 import { getMessage, getMessageOptions } from '../../functions/getMessage';
+import { getRecording, getRecordingOptions } from '../../functions/getRecording';
 import { inboundSms, inboundSmsOptions } from '../../functions/inboundSms';
 import { listMessages, listMessagesOptions } from '../../functions/listMessages';
 import { openApi, openApiOptions } from '../../functions/openApi';
@@ -29,6 +30,7 @@ describe('queue triggers are pinned', () => {
         expect(registrations.map((r) => r.metadata.name).sort()).toEqual(
             [
                 'getMessage',
+                'getRecording',
                 'inboundSms',
                 'listMessages',
                 'openApi',
@@ -54,6 +56,8 @@ describe('HTTP routes are pinned (a change here is a security review)', () => {
         ['sendCall', 'calls', ['post'], 'function'],
         ['getMessage', 'messages/{id}', ['get'], 'function'],
         ['listMessages', 'messages', ['get'], 'function'],
+        // A recording is the caller's voice: behind the function key, like the ledger it belongs to.
+        ['getRecording', 'recordings/{sid}', ['get'], 'function'],
         // The API's description only (no data, no secret), so a connector or API Management can import it by URL.
         ['openApi', 'openapi/{document}', ['get'], 'anonymous'],
     ])('%s is registered on /api/%s for %j with authLevel %s', (name, route, methods, authLevel) => {
@@ -90,6 +94,7 @@ describe('every HTTP route comes from ROUTES (shared/platform/routes.ts)', () =>
         ['sendCall', sendCall, sendCallOptions, ROUTES.calls],
         ['getMessage', getMessage, getMessageOptions, ROUTES.message],
         ['listMessages', listMessages, listMessagesOptions, ROUTES.messages],
+        ['getRecording', getRecording, getRecordingOptions, ROUTES.recording],
         ['openApi', openApi, openApiOptions, ROUTES.openApi],
     ] as const;
 

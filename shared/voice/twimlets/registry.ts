@@ -14,6 +14,7 @@ const TWIMLETS = new Map<string, () => Promise<Twimlet>>([
     ['findme', lazy(async () => (await import('./findme')).findme)],
     ['menu', lazy(async () => (await import('./menu')).menu)],
     ['conference', lazy(async () => (await import('./conference')).conference)],
+    ['voicemail', lazy(async () => (await import('./voicemail')).voicemail)],
 ]);
 
 /** The loader of the twimlet called `name` (lowercase, as routed), or undefined for no such twimlet. */
