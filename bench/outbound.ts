@@ -51,6 +51,8 @@ export interface SendPhase {
     /** Storage requests of the send phase by kind, and per message. */
     storage: StorageCounts;
     storagePerMessage: ReturnType<typeof totals>;
+    /** Storage requests refused during the send phase, by `<kind> <status>` (storageProxy.ts). */
+    refusals: Record<string, number>;
 }
 
 export interface OutboundDetails {
@@ -129,6 +131,7 @@ async function sendPhase(options: SendOptions): Promise<{ host: HostProcess; pha
     let startedAt: number | undefined;
     let cpuAtStart: number | undefined;
     let storageAtStart: StorageCounts | undefined;
+    let refusalsAtStart: Record<string, number> = {};
     let succeeded = 0;
     let failed = 0;
     const durations: number[] = [];
@@ -149,6 +152,7 @@ async function sendPhase(options: SendOptions): Promise<{ host: HostProcess; pha
                 startedAt = performance.now();
                 cpuAtStart = cpuSeconds(pid);
                 storageAtStart = options.storage.snapshot();
+                refusalsAtStart = options.storage.refusals();
             }
             const match = executed.exec(line);
             if (match === null || match[1] !== options.functionName) return;
@@ -173,6 +177,7 @@ async function sendPhase(options: SendOptions): Promise<{ host: HostProcess; pha
     const cpuAtEnd = cpuSeconds(host.child.pid);
     const storage = difference(options.storage.snapshot(), storageAtStart ?? options.storage.snapshot());
     const peakRss = peakRssMiB(host.child.pid);
+    const refusals = subtractCounts(options.storage.refusals(), refusalsAtStart);
 
     const sorted = [...durations].sort((a, b) => a - b);
     const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
@@ -201,8 +206,28 @@ async function sendPhase(options: SendOptions): Promise<{ host: HostProcess; pha
                 tableRequests: perMessage.tableRequests / messages,
                 queueOperations: perMessage.queueOperations / messages,
             },
+            refusals,
         },
     };
+}
+
+/** Refusals per message for a note: `table.replace 412 0.98`, or `none`. */
+function refusalNote(refusals: Record<string, number>, n: number): string {
+    const parts = Object.entries(refusals).map(([key, count]) => `${key} ${two(count / n)}`);
+    return parts.length === 0 ? 'none' : parts.join(', ');
+}
+
+/** `after − before` of two refusal counts, keeping only what is non-zero. */
+function subtractCounts(
+    after: Record<string, number>,
+    before: Record<string, number>,
+): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [key, count] of Object.entries(after)) {
+        const delta = count - (before[key] ?? 0);
+        if (delta !== 0) out[key] = delta;
+    }
+    return out;
 }
 
 /** `n` to two decimals (one significant digit below 0.01), for notes. */
@@ -459,7 +484,7 @@ function outboundFigures(details: OutboundDetails, callbackConcurrency: number):
             [ours.storagePerMessage.tableRequests],
             'req',
             { max: 4 },
-            `send phase, at the counting proxy: ${byKind(ours.storage, messages, 'table.')}`,
+            `send phase, at the counting proxy: ${byKind(ours.storage, messages, 'table.')}; refused: ${refusalNote(ours.refusals, messages)}`,
         ),
         figure(
             'outbound.storage.tableReads',

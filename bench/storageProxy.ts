@@ -38,6 +38,11 @@ export interface StorageProxy {
     readonly connectionString: string;
     /** The counts so far (a copy). */
     snapshot(): StorageCounts;
+    /**
+     * Requests Azurite refused, as `<kind> <status>` (e.g. `table.replace 412`: a replace whose ETag had
+     * moved), so far (a copy): a lost optimistic-concurrency race shows here, not just as one more request.
+     */
+    refusals(): Record<string, number>;
     close(): Promise<void>;
 }
 
@@ -52,7 +57,11 @@ export function difference(after: StorageCounts, before: StorageCounts): Storage
     return out;
 }
 
-/** The totals the bench reports: table reads, table writes, every table request, queue operations. */
+/**
+ * The totals the bench reports: table reads, table writes, every entity request (`table.other`, the
+ * table-level requests such as creating the table once per host, is left out: it is not per-message
+ * work), queue operations.
+ */
 export function totals(counts: StorageCounts): {
     tableReads: number;
     tableWrites: number;
@@ -61,7 +70,7 @@ export function totals(counts: StorageCounts): {
 } {
     const tableWrites =
         counts['table.insert'] + counts['table.replace'] + counts['table.merge'] + counts['table.upsert'];
-    const tableRequests = STORAGE_KINDS.filter((k) => k.startsWith('table.')).reduce(
+    const tableRequests = STORAGE_KINDS.filter((k) => k.startsWith('table.') && k !== 'table.other').reduce(
         (sum, k) => sum + counts[k],
         0,
     );
@@ -132,6 +141,7 @@ type Service = keyof typeof ENDPOINTS;
 /** Starts the three listeners in front of the Azurite named by `connectionString`. */
 export async function startStorageProxy(connectionString: string): Promise<StorageProxy> {
     const counts = emptyCounts();
+    const refused: Record<string, number> = {};
     const agent = new Agent({ keepAlive: true, maxSockets: 256 });
     const servers: Server[] = [];
     let proxied = connectionString;
@@ -157,7 +167,13 @@ export async function startStorageProxy(connectionString: string): Promise<Stora
                     agent,
                 },
                 (upstreamResponse) => {
-                    res.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.headers);
+                    const status = upstreamResponse.statusCode ?? 502;
+                    // A 404 read is the ledger's "no record", not a refusal; every other 4xx/5xx is.
+                    if (status >= 400 && !(status === 404 && kind === 'table.read')) {
+                        const key = `${kind} ${String(status)}`;
+                        refused[key] = (refused[key] ?? 0) + 1;
+                    }
+                    res.writeHead(status, upstreamResponse.headers);
                     upstreamResponse.pipe(res);
                 },
             );
@@ -187,6 +203,7 @@ export async function startStorageProxy(connectionString: string): Promise<Stora
     return {
         connectionString: proxied,
         snapshot: () => ({ ...counts }),
+        refusals: () => ({ ...refused }),
         close: async () => {
             await Promise.all(
                 servers.map(

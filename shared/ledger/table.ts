@@ -39,7 +39,11 @@
  *   proves nothing, so it is decided again on a read.
  * - The index entry is inserted after the record is (no read: a new record has none), and rewritten only
  *   when `to` or `from` change: never replaced by an older revision (a read of its revision, a replace on
- *   its ETag). The SID index entry is an upsert when the SID is new. The index writes that follow one
+ *   its ETag). An entry that already holds the record's `to` and `from` is left alone whatever revision
+ *   wrote it, and one this process wrote or read with them is not read again by a "no change" update
+ *   (a repeated status callback). The outbound claim names the sender of the create on the record it
+ *   creates (transitions.ts), so Twilio's answer does not change `from` and the entry is written once per
+ *   message. The SID index entry is an upsert when the SID is new. The index writes that follow one
  *   record write do not depend on each other and run together.
  *
  * The index is eventually consistent: a crash (or a failed write) between a record write and its index
@@ -228,6 +232,17 @@ export function createLedger(options: LedgerOptions): Ledger {
         seen.set(id, known);
         if (seen.size > MAX_REMEMBERED) seen.delete(seen.keys().next().value as string);
     };
+    // What this process last wrote or read of each record's day index entry (its `to` and `from`), so that
+    // a "no change" update need not read the entry to know it has caught up. Bounded like `seen`.
+    const indexed = new Map<string, string>();
+    const indexMemory: IndexMemory = {
+        holds: (stored) => indexed.get(stored.id) === indexContent(stored),
+        note: (stored) => {
+            indexed.delete(stored.id);
+            indexed.set(stored.id, indexContent(stored));
+            if (indexed.size > MAX_REMEMBERED) indexed.delete(indexed.keys().next().value as string);
+        },
+    };
 
     const readRecord = async (client: TableClient, id: string): Promise<Known | undefined> => {
         const found = await readEntity(client, recordPartition(id), RECORD_ROW);
@@ -251,7 +266,7 @@ export function createLedger(options: LedgerOptions): Ledger {
         }
         const known = { stored, etag: etag ?? '', rev: stored.rev };
         if (etag !== undefined) remember(stored.id, known);
-        await writeIndexes(client, undefined, stored, true);
+        await writeIndexes(client, indexMemory, undefined, stored, true);
         return known;
     };
 
@@ -262,7 +277,8 @@ export function createLedger(options: LedgerOptions): Ledger {
         // Already there. Re-check its index entry: this may be the retry of a create that stopped
         // between its two writes.
         const current = await readRecord(client, record.id);
-        if (current !== undefined) await writeIndex(client, current.stored);
+        // The entry itself is read, whatever this process remembers: this is the repair path.
+        if (current !== undefined) await writeIndex(client, indexMemory, current.stored, { check: true });
         return 'exists';
     };
 
@@ -302,7 +318,7 @@ export function createLedger(options: LedgerOptions): Ledger {
                 // "No change" on a guess proves nothing: decide again on what is really stored.
                 if (guessed) continue;
                 // Still make sure the index has caught up with the record.
-                if (current !== undefined) await writeIndex(client, current.stored);
+                if (current !== undefined) await writeIndex(client, indexMemory, current.stored);
                 return before;
             }
             const next = shapeForStorage(nextRevision(id, before, after, now()), options.storeBody);
@@ -325,7 +341,13 @@ export function createLedger(options: LedgerOptions): Ledger {
             }
             if (etag === undefined) seen.delete(id);
             else remember(id, { stored, etag, rev: stored.rev });
-            await writeIndexes(client, before?.sid, stored, needsIndexWrite(current.stored, stored));
+            await writeIndexes(
+                client,
+                indexMemory,
+                before?.sid,
+                stored,
+                needsIndexWrite(current.stored, stored),
+            );
             return fromStored(stored);
         }
         throw new Error(`Ledger update of one record lost ${String(MAX_WRITE_ATTEMPTS)} races in a row`);
@@ -625,15 +647,41 @@ async function readEntity(
 }
 
 /**
- * Brings the index entry of a record up to `stored` (its revision `rev`): inserted when missing, replaced
- * (on the entry's ETag) when it names an older revision, left alone when as new or newer.
+ * What one ledger remembers of the index entries it wrote or read: whether the entry of `stored`'s id
+ * holds `stored`'s `to` and `from` (as far as this process knows), and noting that it does.
  */
-async function writeIndex(client: TableClient, stored: Stored): Promise<void> {
+interface IndexMemory {
+    holds(stored: Stored): boolean;
+    note(stored: Stored): void;
+}
+
+/** What an index entry holds for `list`, as one comparable string (`\u0000` for a missing address). */
+function indexContent(entity: { toAddress?: unknown; fromAddress?: unknown }): string {
+    const part = (value: unknown) => (typeof value === 'string' ? `=${value}` : '\u0000');
+    return `${part(entity.toAddress)}\n${part(entity.fromAddress)}`;
+}
+
+/**
+ * Brings the index entry of a record up to `stored` (its revision `rev`): inserted when missing, left
+ * alone when it already holds `stored`'s `to` and `from` (whatever revision wrote them: the entry holds
+ * nothing else the record can change) or names a newer revision, replaced (on the entry's ETag)
+ * otherwise. An entry this process wrote or read with that content (`memory`) is not read again, unless
+ * `check` (a retried create): the app never deletes entries, and only a change of `to` or `from` (never
+ * made by the app) rewrites one.
+ */
+async function writeIndex(
+    client: TableClient,
+    memory: IndexMemory,
+    stored: Stored,
+    options: { check?: boolean } = {},
+): Promise<void> {
+    if (options.check !== true && memory.holds(stored)) return;
     const entry = indexEntry(stored);
     if (stored.rev === 1) {
         // A new record has no index entry yet: insert it without reading first (one round trip, not two).
         try {
             await client.createEntity(entry);
+            memory.note(stored);
             return;
         } catch (error) {
             if (statusOf(error) !== 409) throw error;
@@ -641,14 +689,21 @@ async function writeIndex(client: TableClient, stored: Stored): Promise<void> {
     }
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
         if (attempt > 0) await jitter(attempt);
-        const existing = await readEntity(client, entry.partitionKey, entry.rowKey, ['rev']);
+        const existing = await readEntity(client, entry.partitionKey, entry.rowKey, [
+            'rev',
+            'toAddress',
+            'fromAddress',
+        ]);
         try {
             if (existing === undefined) {
                 await client.createEntity(entry);
+            } else if (indexContent(existing.entity) === indexContent(stored)) {
+                // Up to date already.
             } else {
                 if (typeof existing.entity.rev === 'number' && existing.entity.rev >= stored.rev) return;
                 await client.updateEntity(entry, 'Replace', { etag: existing.etag });
             }
+            memory.note(stored);
             return;
         } catch (error) {
             const status = statusOf(error);
@@ -667,13 +722,14 @@ async function writeIndex(client: TableClient, stored: Stored): Promise<void> {
  */
 async function writeIndexes(
     client: TableClient,
+    memory: IndexMemory,
     previousSid: string | undefined,
     stored: Stored,
     index: boolean,
 ): Promise<void> {
     if (!index) return writeSidIndex(client, previousSid, stored);
-    if (listOrderKey(stored).length > MAX_KEY_LENGTH) await writeIndex(client, stored);
-    await Promise.all([writeIndex(client, stored), writeSidIndex(client, previousSid, stored)]);
+    if (listOrderKey(stored).length > MAX_KEY_LENGTH) await writeIndex(client, memory, stored);
+    await Promise.all([writeIndex(client, memory, stored), writeSidIndex(client, previousSid, stored)]);
 }
 
 /** The index entry of a record: what names it in its day, and what list filters on server-side. */

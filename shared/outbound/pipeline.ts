@@ -24,7 +24,7 @@
  *
  * Each delivery logs one outcome line (shared/platform/outcomes.ts) with the message's id and the delivery count:
  * sent, failed, rejected, conflict, already-sent, already-final, found-at-twilio, retrying (before the
- * error is rethrown, or with `status=delayed` when the message was re-enqueued for later) or dead-lettered
+ * error is rethrown), delayed (the message was re-enqueued for later) or dead-lettered
  * (the last attempt, when it records that). A superseded copy logs a plain line, no outcome.
  */
 
@@ -330,6 +330,7 @@ async function send(
                 now: now(),
                 leaseMs,
                 copyToken: attemptOf.retryToken,
+                sender: senderNumber(request, parseOptions(deps).defaults),
             });
             claimed = step.result;
             return step.next;
@@ -495,7 +496,7 @@ async function delayAfterBackPressure(
     await ledger.update(id, (current) =>
         delayRetry(current, { token, marker, reason: `${input.reason}; next try at ${until}`, now: now() }),
     );
-    log.warn(outcomeLine({ event: `${subject}.retrying`, id, status: 'delayed', code, attempt }));
+    log.warn(outcomeLine({ event: `${subject}.delayed`, id, code, attempt }));
     return { kind: 'delayed', id, until, code };
 }
 
@@ -520,9 +521,7 @@ async function rearm(
     await deps.ledger.update(id, (current) =>
         rearmDelay(current, { token: markerToken, nextToken: next, now: now() }),
     );
-    deps.log.log(
-        outcomeLine({ event: `${subjectOf(request.type)}.retrying`, id, status: 'delayed', attempt }),
-    );
+    deps.log.log(outcomeLine({ event: `${subjectOf(request.type)}.delayed`, id, attempt }));
     return { kind: 'delayed', id, until, code: undefined };
 }
 
@@ -607,6 +606,20 @@ function watchRetryAfter(client: Twilio): void {
         if (seen !== undefined) seen.retryAfter = typeof value === 'string' ? value : undefined;
         return response;
     });
+}
+
+/**
+ * The number the create names as its sender, as shared/outbound/message.ts builds the create: the
+ * message's `from`, else (a message without a Messaging Service of its own, the app without a default
+ * one) the default number. Undefined when Twilio picks the sender (a Messaging Service): its answer
+ * brings it.
+ */
+function senderNumber(request: OutboundRequest, defaults: ParseOptions['defaults']): string | undefined {
+    if (request.from !== undefined) return request.from;
+    if (request.type === 'call') return defaults.fromNumber;
+    return request.messagingServiceSid === undefined && defaults.messagingServiceSid === undefined
+        ? defaults.fromNumber
+        : undefined;
 }
 
 /** Records the SID (and the sender Twilio used, when the message named none) of a send. */

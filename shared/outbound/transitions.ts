@@ -101,14 +101,22 @@ export interface ClaimInput {
     leaseMs: number;
     /** The delay token the queue copy carries, when it was re-enqueued for a delayed retry. */
     copyToken?: string | undefined;
+    /**
+     * The number the create will name as its sender, when it names one (the message's `from`, else the
+     * default number when no Messaging Service applies): a record the claim creates holds it from the
+     * start, so Twilio's answer does not change `from` and the ledger's day index entry, which holds
+     * `from` for `list`, is written once instead of rewritten (a read and a replace) with the SID.
+     */
+    sender?: string | undefined;
 }
 
 /**
  * Claims the record for one send: only when it has no SID, is not final, and holds no live claim (an
  * expired claim is taken over, and reported, since that attempt's outcome is unknown). A record made
  * for another request is never claimed; it gets one `conflicting-copy` note instead. A missing record is
- * created `queued` and claimed. A delay marker is claimed only by the copy it names (`copyToken`), from
- * its time on (`early` before it); every other copy is `superseded`.
+ * created `queued` (with the create's `sender` when the message names none) and claimed. A delay
+ * marker is claimed only by the copy it names (`copyToken`), from its time on (`early` before it); every
+ * other copy is `superseded`.
  */
 export function claim(
     current: LedgerRecord | undefined,
@@ -146,7 +154,16 @@ export function claim(
     const base =
         current ??
         newRecord(
-            { ...input.summary, id: input.id, fingerprint, direction: 'outbound', status: 'queued' },
+            {
+                ...input.summary,
+                ...(input.summary.from === undefined && input.sender !== undefined
+                    ? { from: input.sender }
+                    : {}),
+                id: input.id,
+                fingerprint,
+                direction: 'outbound',
+                status: 'queued',
+            },
             now,
         );
     const next: LedgerRecord = {

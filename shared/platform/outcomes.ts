@@ -27,7 +27,10 @@
  *   message, `failed` for a call — one alert counts both: the message will not reach its recipient),
  *   `rejected` (an invalid queue message, never sent), `conflict` (another request under an id already used: a queue
  *   copy that differs from the recorded one, or an API request answered 422), `in-progress` (API 409),
- *   `queue-unavailable` (API 503), `retrying` (a transient failure; the host redelivers), `unmatched` (a
+ *   `queue-unavailable` (API 503), `retrying` (a transient failure; the host redelivers), `delayed`
+ *   (Twilio pushed back — 429, 21611, 30001 — and a copy was re-enqueued to try again after a
+ *   visibility delay; `code` is Twilio's; an early copy of a delayed message put back for the rest of its
+ *   wait is the same event at information level, without a code), `unmatched` (a
  *   status callback for no send of ours, kept under its SID), `webhook.rejected` (every webhook refused
  *   before it was processed: 400 unsigned, 403 bad signature, 413 too large, 500 misconfigured, 503
  *   token unreadable), `webhook.invalid` (a signed status callback without a SID and status, 400);
@@ -52,6 +55,7 @@ export type OutcomeAction =
     | 'in-progress'
     | 'queue-unavailable'
     | 'retrying'
+    | 'delayed'
     | 'dead-lettered'
     | 'already-sent'
     | 'already-final'

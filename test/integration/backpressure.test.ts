@@ -114,7 +114,7 @@ describe('a persistent 429 with Retry-After', () => {
         expect(waiting.errorMessage).toMatch(/^Twilio HTTP 429 code 20429/);
         expect(env.log.lines).toContainEqual({
             level: 'warn',
-            text: `event=message.retrying id=${id} status=delayed code=20429 attempt=1`,
+            text: `event=message.delayed id=${id} code=20429 attempt=1`,
         });
 
         env.proxy.clear();
@@ -166,6 +166,11 @@ describe('a persistent 429 with Retry-After', () => {
             depsWith(requeued, { now: at(first.until, -60_000) }),
         );
         expect(early).toEqual({ kind: 'delayed', id, until: first.until, code: undefined });
+        // Its own outcome line: informational (nothing pushed back this time), without a code.
+        expect(env.log.lines).toContainEqual({
+            level: 'log',
+            text: `event=message.delayed id=${id} attempt=1`,
+        });
         expect(requeued).toHaveLength(2);
         const rearmed = requeued[1] as Requeued;
         expect(rearmed.delaySeconds).toBe(60);

@@ -12,6 +12,10 @@ import type { AddressInfo } from 'node:net';
 import { startAzurite, type Azurite } from '../../local/azurite';
 import type { Ledger, LedgerRecord } from '../../shared/ledger/contract';
 import { createLedger } from '../../shared/ledger/table';
+import {
+    claim as claimTransition,
+    recordSid as recordSidTransition,
+} from '../../shared/outbound/transitions';
 
 let azurite: Azurite;
 let proxy: http.Server;
@@ -173,6 +177,71 @@ describe('ledger: Table requests per outbound SMS', () => {
         await ledger.update('m1', (r) => r && { ...r, status: 'delivered' });
         expect(counted()).toEqual(['replace record']);
         expect((await ledger.list({ pageSize: 1 })).items[0]?.status).toBe('delivered');
+    });
+});
+
+describe('ledger: the day index entry is written once per message', () => {
+    const SENDER = '+15559870001';
+    /** The pipeline's claim (shared/outbound/transitions.ts) of a queue message without a `from`. */
+    const pipelineClaim = (id: string, sender: string | undefined) => (current: LedgerRecord | undefined) =>
+        claimTransition(current, {
+            id,
+            summary: { type: 'sms', to: '+15551230001', bodyLength: 5, mediaCount: 0 },
+            fingerprint: 'v1.test',
+            token: 't1',
+            now: new Date(AT),
+            leaseMs: 60_000,
+            sender,
+        }).next;
+    const twilioAnswer = (current: LedgerRecord | undefined) =>
+        recordSidTransition(current, {
+            token: 't1',
+            send: { sid: SID, status: 'queued', from: SENDER },
+            now: new Date(AT),
+        });
+
+    it('a message sent from the default number holds it from the claim: the SID is 2 requests, none on the day partition', async () => {
+        const { ledger } = await setup();
+        await ledger.update('m1', pipelineClaim('m1', SENDER), { expectAbsent: true });
+        expect(counted()).toEqual(['insert', 'insert']);
+        await ledger.update('m1', twilioAnswer);
+        expect(counted().sort()).toEqual(['replace record', 'upsert sid']);
+        expect(await ledger.get('m1')).toMatchObject({ from: SENDER, sid: SID, status: 'queued' });
+        expect((await ledger.list({ pageSize: 5, from: SENDER })).items.map((r) => r.id)).toEqual(['m1']);
+    });
+
+    it('a sender only Twilio knows (a Messaging Service picks it) rewrites the entry with the SID, so list filters on it', async () => {
+        const { ledger } = await setup();
+        await ledger.update('m1', pipelineClaim('m1', undefined), { expectAbsent: true });
+        counted();
+        await ledger.update('m1', twilioAnswer);
+        expect(counted().sort()).toEqual(['read day', 'replace day', 'replace record', 'upsert sid']);
+        expect((await ledger.list({ pageSize: 5, from: SENDER })).items.map((r) => r.id)).toEqual(['m1']);
+    });
+
+    it('a repeated status callback (no change) of a record this process indexed reads the record only', async () => {
+        const { ledger } = await setup();
+        await ledger.update('m1', claim('m1'), { expectAbsent: true });
+        await ledger.update('m1', recordSid);
+        counted();
+        expect(await ledger.update('m1', () => undefined)).toMatchObject({ sid: SID });
+        expect(counted()).toEqual(['read record']);
+    });
+
+    it('another process checks the entry once, and leaves an entry holding the record’s to and from alone, whatever revision wrote it', async () => {
+        const { ledger, another } = await setup();
+        await ledger.update('m1', claim('m1'), { expectAbsent: true });
+        await ledger.update('m1', recordSid);
+        await ledger.update('m1', (r) => r && { ...r, status: 'delivered' });
+        counted();
+        // The entry was written at revision 1; the record is at 3 with the same to and from.
+        await another.update('m1', () => undefined);
+        expect(counted()).toEqual(['read record', 'read day']);
+        await another.update('m1', () => undefined);
+        expect(counted()).toEqual(['read record']);
+        expect((await another.list({ pageSize: 5, to: '+15551230001' })).items.map((r) => r.status)).toEqual([
+            'delivered',
+        ]);
     });
 });
 

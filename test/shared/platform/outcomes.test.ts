@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { callbackEvent, outcomeLine, sanitiseValue, subjectOf } from '../../../shared/platform/outcomes';
 
 /** The alert rules' extraction (infra/app/alerts.bicep), as KQL's `extract` applies it: the first match. */
@@ -110,5 +112,23 @@ describe('the names of outcomes', () => {
         ['call', 'delivered', 'call.status'],
     ] as const)('a %s status callback %s is %s', (type, status, event) => {
         expect(callbackEvent(type, status)).toBe(event);
+    });
+});
+
+describe('a delayed retry', () => {
+    it('is its own event, not a retrying line with a status', () => {
+        const line = outcomeLine({ event: 'message.delayed', id: 'bp-1', code: '20429', attempt: 1 });
+        expect(line).toBe('event=message.delayed id=bp-1 code=20429 attempt=1');
+        expect(EVENT.exec(line)?.[1]).toBe('message.delayed');
+        expect(outcomeLine({ event: 'call.delayed', id: 'c', attempt: 2 })).toBe(
+            'event=call.delayed id=c attempt=2',
+        );
+    });
+
+    it('counts towards no alert: the rules name their events, and none names a delay or a retry', () => {
+        const bicep = readFileSync(path.join(__dirname, '../../../infra/app/alerts.bicep'), 'utf8');
+        const named = [...bicep.matchAll(/"((?:message|call|webhook)\.[a-z-]+)"/g)].map((m) => m[1]);
+        expect(named.length).toBeGreaterThan(0);
+        expect(named.filter((event) => /\.(delayed|retrying)$/.test(event ?? ''))).toEqual([]);
     });
 });
