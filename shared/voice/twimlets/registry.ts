@@ -21,8 +21,3 @@ const TWIMLETS = new Map<string, () => Promise<Twimlet>>([
 export function findTwimlet(name: string): (() => Promise<Twimlet>) | undefined {
     return TWIMLETS.get(name);
 }
-
-/** The names of the hosted twimlets, in registration order. */
-export function twimletNames(): string[] {
-    return [...TWIMLETS.keys()];
-}
