@@ -139,11 +139,10 @@ function operationIdOf(response: Response, text: string): string | undefined {
 }
 
 function nameOf(error: unknown): string {
-    if (error instanceof Error) {
-        if (error.name === 'TimeoutError' || error.name === 'AbortError') return 'timed out';
-        const code = (error as { cause?: { code?: unknown } }).cause?.code;
-        if (typeof code === 'string' && /^[A-Z0-9_]{1,40}$/.test(code)) return code;
-        return /^[A-Za-z]{1,40}$/.test(error.name) ? error.name : 'error';
-    }
-    return 'error';
+    // Duck-typed: errors from Node's own fetch may come from another realm than this module's `Error`.
+    const { name, cause } = (error ?? {}) as { name?: unknown; cause?: { code?: unknown } };
+    if (name === 'TimeoutError' || name === 'AbortError') return 'timed out';
+    const code = cause?.code;
+    if (typeof code === 'string' && /^[A-Z0-9_]{1,40}$/.test(code)) return code;
+    return typeof name === 'string' && /^[A-Za-z]{1,40}$/.test(name) ? name : 'error';
 }

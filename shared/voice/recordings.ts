@@ -150,7 +150,8 @@ async function readBounded(response: Response, limit: number): Promise<Uint8Arra
 
 /** What went wrong with the request itself, by error name or code: never a URL or a credential. */
 function transportReason(error: unknown): string {
-    const name = error instanceof Error ? error.name : '';
+    // Duck-typed: errors from Node's own fetch may come from another realm than this module's `Error`.
+    const name = (error as { name?: unknown } | null)?.name;
     if (name === 'TimeoutError' || name === 'AbortError') return 'Twilio did not answer in time';
     const cause = (error as { cause?: { code?: unknown } } | null)?.cause;
     const code = typeof cause?.code === 'string' ? cause.code : undefined;

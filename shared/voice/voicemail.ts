@@ -366,6 +366,9 @@ export async function recordVoicemail(
         write.created = current === undefined;
         write.claimed = [];
         if (merged === undefined) return undefined;
+        // Only the recording status callback notifies (and, repeated, retries a failed notice): the other
+        // steps come whether or not the recording is usable, and a transcription can come much later.
+        if (facts.recordingStatus === undefined) return merged === current ? undefined : merged;
         const claim = claimNotifications(merged, at);
         write.claimed = claim.claimed;
         return claim.record === current ? undefined : claim.record;
@@ -404,8 +407,8 @@ export function voicemailLine(event: string, record: LedgerRecord, status?: stri
 }
 
 function errorName(error: unknown): string {
-    if (!(error instanceof Error)) return 'error';
-    const code = (error as { code?: unknown }).code;
+    // Duck-typed: an SDK's error may come from another realm than this module's `Error`.
+    const { name, code } = (error ?? {}) as { name?: unknown; code?: unknown };
     if (typeof code === 'string' && /^[A-Za-z0-9_]{1,40}$/.test(code)) return code;
-    return /^[A-Za-z]{1,40}$/.test(error.name) ? error.name : 'error';
+    return typeof name === 'string' && /^[A-Za-z]{1,40}$/.test(name) ? name : 'error';
 }
