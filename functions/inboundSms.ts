@@ -10,9 +10,11 @@ import { emptyMessagingTwiml, smsReplyTwiml, twimlResponse } from '../shared/pla
 import { receiveTwilioWebhook } from '../shared/webhooks/receive';
 import { lazy } from '../shared/platform/lazy';
 import { ROUTES } from '../shared/platform/routes';
+import type { AppDependencies } from '../shared/platform/dependencies';
 
 // Loaded on first use: not every function needs it on a cold start.
 const inboundMessageModule = lazy(() => import('../shared/webhooks/inboundMessage'));
+const mediaModule = lazy(() => import('../shared/media/inbound'));
 
 /**
  * Twilio's Messaging webhook for an inbound SMS/MMS: replies with the configured text, or with an empty
@@ -39,6 +41,8 @@ export async function inboundSms(
         const recorded = await inbound.recordInboundMessage(dependencies.ledger(), webhook.form);
         if (recorded === 'exists')
             context.log(`Inbound message ${sid} was already recorded (a webhook retry)`);
+        if (recorded === 'created' || recorded === 'exists')
+            await queueMedia(webhook.form, dependencies, context);
     } catch (error) {
         // The reply matters more to the sender than our record; the message stays at Twilio to reconcile.
         context.error(
@@ -46,6 +50,40 @@ export async function inboundSms(
         );
     }
     return twimlResponse(await smsReplyTwiml(dependencies.config.smsReply, body));
+}
+
+/**
+ * An MMS's media are copied by the inboundMedia function from a queue job (shared/media/inbound.ts): the
+ * webhook fetches nothing, and a failure here never costs the sender the reply.
+ */
+async function queueMedia(
+    form: URLSearchParams,
+    dependencies: AppDependencies,
+    context: InvocationContext,
+): Promise<void> {
+    const numMedia = form.get('NumMedia');
+    const sid = form.get('MessageSid') ?? form.get('SmsMessageSid');
+    if (numMedia === null || numMedia === '0' || sid === null) return;
+    try {
+        const queued = await (
+            await mediaModule()
+        ).queueInboundMedia(form, sid, {
+            ledger: dependencies.ledger(),
+            enqueue: dependencies.enqueueInboundMedia,
+            policy: {
+                accountSid: dependencies.config.accountSid,
+                twilioApiUrl: dependencies.config.twilioApiUrl,
+            },
+        });
+        if (queued.kind === 'queued')
+            context.log(`event=media.queued id=${sid} sid=${sid}: ${String(queued.items)} item(s)`);
+        else if (queued.kind !== 'none')
+            context.warn(`event=media.${queued.kind} id=${sid} sid=${sid}: ${queued.reason}`);
+    } catch (error) {
+        context.error(
+            `event=media.not-queued id=${sid} sid=${sid}: ${error instanceof Error ? error.message : String(error)}`,
+        );
+    }
 }
 
 export const inboundSmsOptions = {

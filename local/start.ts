@@ -14,6 +14,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort, isPortFree, PortInUseError, startAzurite, stopChild, type Azurite } from './azurite';
 import { HostStartError, startAppProcess, type AppProcess } from './host/appProcess';
+import { DEFAULT_INBOUND_MEDIA_QUEUE } from '../shared/platform/config';
 import { consoleLogger } from './log';
 import { rateLimitFromEnv } from './sandbox/rateLimit';
 import { generateTestCredentials, startTwilioSandbox, type TwilioSandbox } from './sandbox/sandbox';
@@ -150,6 +151,9 @@ async function start(started: Started, options: StartOptions): Promise<void> {
     }
     const file = readLocalSettings(settingsFile);
     const settings = effectiveSettings(file.values, process.env);
+    // The media copy's trigger names this setting; a local.settings.json made before it has none.
+    if ((settings.INBOUND_MEDIA_QUEUE ?? '') === '')
+        settings.INBOUND_MEDIA_QUEUE = DEFAULT_INBOUND_MEDIA_QUEUE;
     let port = Number(process.env.PORT ?? file.httpPort ?? 7071);
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
         throw new Error(`PORT ${String(process.env.PORT ?? file.httpPort)} is not a port number`);

@@ -88,6 +88,11 @@ export interface LedgerRecord {
      * `bodyLength` (the text only with `storeBody`, as a message body).
      */
     voicemail?: VoicemailDetails;
+    /**
+     * An inbound MMS's media, once the media copy (shared/media/) has decided each item; absent while the
+     * copy is pending (a record with `mediaCount` > 0 and no `media`).
+     */
+    media?: InboundMedia;
     /** ISO 8601; fixed at creation (it places the record in the day index). */
     createdAt: string;
     /** ISO 8601; stamped by {@link Ledger.update} on every write. */
@@ -122,6 +127,53 @@ export interface VoicemailNotification {
     id?: string;
     /** Why it failed or was not configured: a sentence naming settings or parameters, never values. */
     reason?: string;
+}
+
+/**
+ * What became of an inbound message's media. `copied`: every item has its outcome in `items`; `refused`:
+ * the message's media were refused as a whole (more than {@link MAX_MEDIA_ITEMS}), `reason` says why;
+ * `not-queued`: the copy job could not be put on the queue (the media stay at Twilio); `dead-lettered`:
+ * the job failed every attempt and went to the poison queue, `reason` says so, and `items` holds what
+ * was stored before.
+ */
+export interface InboundMedia {
+    status: 'copied' | 'refused' | 'not-queued' | 'dead-lettered';
+    /** One entry per media item decided, by `index` (`MediaUrl{index}`); at most {@link MAX_MEDIA_ITEMS}. */
+    items: MediaItem[];
+    /** A sentence naming what went wrong (never a URL, a credential or a body). */
+    reason?: string;
+}
+
+/** Why one media item was not copied. */
+export type MediaRefusal =
+    /** Its URL is not a Twilio media URL of this account and message: never fetched. */
+    | 'foreign-url'
+    /** Its content type is not one Twilio accepts for MMS. */
+    | 'content-type'
+    /** Over the per-item size limit (5 MB), counted while reading. */
+    | 'too-large'
+    /** Twilio has no such media (404), e.g. deleted already. */
+    | 'not-found'
+    /** Twilio answered it with another status that a retry would not change. */
+    | 'upstream';
+
+/** One media item: `stored` in the media container as `blob`, or `refused` with its `refusal`. */
+export interface MediaItem {
+    index: number;
+    outcome: 'stored' | 'refused';
+    /** The media's content type (Twilio's, as stored on the blob), lowercased, without parameters. */
+    contentType?: string;
+    /** The blob's name in the media container (`<MessageSid>/<index>`). */
+    blob?: string;
+    /** Bytes stored. */
+    size?: number;
+    refusal?: MediaRefusal;
+    /** A sentence with the refusal's particulars (a status, a type, a limit). */
+    detail?: string;
+    /** The Twilio media SID (`ME…`). */
+    mediaSid?: string;
+    /** Whether the media was deleted at Twilio after the copy (`DELETE_MEDIA_AFTER_COPY`). */
+    deletedAtTwilio?: boolean;
 }
 
 export interface ListQuery {
@@ -219,6 +271,8 @@ export const MAX_HISTORY_JSON = 30_000;
 export const MAX_DETAIL = 300;
 /** The body, error code and error message are cut to this many characters. */
 export const MAX_TEXT = 16_000;
+/** The most media items an inbound message has (Twilio's limit for an MMS). */
+export const MAX_MEDIA_ITEMS = 10;
 /** How many notification entries a voicemail record keeps. */
 export const MAX_NOTIFICATIONS = 10;
 /** The longest ledger id. */

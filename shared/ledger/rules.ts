@@ -6,7 +6,7 @@
  * - New records: {@link newRecord}, the one factory every place that creates a record uses.
  * - Every write: {@link checkRecord} (createdAt from 1970, direction, type, counts) and
  *   {@link shapeForStorage} (history trimmed to the newest events that fit, text limits, the body only with
- *   `storeBody`, claim / accept lease / fingerprint / voicemail details reduced to their known fields,
+ *   `storeBody`, claim / accept lease / fingerprint / voicemail details / media reduced to their known fields,
  *   absent fields omitted).
  *   What an implementation stores is the shaped record, and what it reads back must equal it.
  * - Updates: {@link nextRevision} (the id and createdAt cannot change; updatedAt is stamped).
@@ -26,13 +26,16 @@ import {
     MAX_HISTORY,
     MAX_HISTORY_JSON,
     MAX_ID_LENGTH,
+    MAX_MEDIA_ITEMS,
     MAX_NOTIFICATIONS,
     MAX_PAGE_SIZE,
     MAX_TEXT,
     type AcceptLease,
     type Direction,
+    type InboundMedia,
     type LedgerRecord,
     type ListQuery,
+    type MediaItem,
     type MessageKind,
     type SendClaim,
     type StatusEvent,
@@ -112,6 +115,7 @@ export interface NewRecordFields {
     fingerprint?: string | undefined;
     acceptLease?: AcceptLease | undefined;
     voicemail?: VoicemailDetails | undefined;
+    media?: InboundMedia | undefined;
 }
 
 /**
@@ -204,6 +208,7 @@ export function shapeForStorage(record: LedgerRecord, storeBody: boolean): Ledge
         fingerprint: text(record.fingerprint),
         acceptLease: knownAcceptLease(record.acceptLease),
         voicemail: knownVoicemail(record.voicemail),
+        media: knownMedia(record.media),
     };
     return withDefined(shaped, optional);
 }
@@ -334,6 +339,61 @@ export function knownVoicemail(value: unknown): VoicemailDetails | undefined {
             recordingStatus: text(recordingStatus),
             transcription: text(transcription),
         },
+    );
+}
+
+const MEDIA_STATUSES: readonly string[] = ['copied', 'refused', 'not-queued', 'dead-lettered'];
+const MEDIA_REFUSALS: readonly string[] = [
+    'foreign-url',
+    'content-type',
+    'too-large',
+    'not-found',
+    'upstream',
+];
+
+/**
+ * An inbound message's media reduced to their known fields (stored JSON, or what the media copy built):
+ * a known status, the reason cut to {@link MAX_DETAIL}, and the well-formed items (a whole index from 0 to
+ * {@link MAX_MEDIA_ITEMS} − 1, once each, a known outcome and refusal, text that is text, a whole size);
+ * undefined when it is not an object with a known status.
+ */
+export function knownMedia(value: unknown): InboundMedia | undefined {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+    const { status, items, reason } = value as Record<string, unknown>;
+    if (typeof status !== 'string' || !MEDIA_STATUSES.includes(status)) return undefined;
+    const known: MediaItem[] = [];
+    for (const item of Array.isArray(items) ? (items as unknown[]) : []) {
+        if (typeof item !== 'object' || item === null) continue;
+        const fields = item as Record<string, unknown>;
+        const { index, outcome, size, refusal, deletedAtTwilio } = fields;
+        if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= MAX_MEDIA_ITEMS)
+            continue;
+        if (known.some((other) => other.index === index)) continue;
+        if (outcome !== 'stored' && outcome !== 'refused') continue;
+        known.push(
+            withDefined(
+                { index, outcome },
+                {
+                    contentType: text(fields.contentType),
+                    blob: text(fields.blob),
+                    size:
+                        typeof size === 'number' && Number.isInteger(size) && size >= 0 && size <= 0x7fffffff
+                            ? size
+                            : undefined,
+                    refusal:
+                        typeof refusal === 'string' && MEDIA_REFUSALS.includes(refusal)
+                            ? (refusal as MediaItem['refusal'])
+                            : undefined,
+                    detail: text(fields.detail)?.slice(0, MAX_DETAIL),
+                    mediaSid: text(fields.mediaSid),
+                    deletedAtTwilio: typeof deletedAtTwilio === 'boolean' ? deletedAtTwilio : undefined,
+                },
+            ),
+        );
+    }
+    return withDefined(
+        { status: status as InboundMedia['status'], items: known },
+        { reason: text(reason)?.slice(0, MAX_DETAIL) },
     );
 }
 

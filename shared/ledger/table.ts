@@ -83,6 +83,7 @@ import {
     knownAcceptLease,
     knownClaim,
     knownEvents,
+    knownMedia,
     knownVoicemail,
     listOrderKey,
     nextRevision,
@@ -194,6 +195,8 @@ interface Stored {
     acceptLease?: string;
     /** JSON of a voicemail record's details. */
     voicemail?: string;
+    /** JSON of an inbound message's media outcomes. */
+    media?: string;
     createdAt: string;
     updatedAt: string;
 }
@@ -551,6 +554,7 @@ function toStored(record: LedgerRecord, rev: number): Stored {
         fingerprint: record.fingerprint,
         acceptLease: record.acceptLease === undefined ? undefined : JSON.stringify(record.acceptLease),
         voicemail: record.voicemail === undefined ? undefined : JSON.stringify(record.voicemail),
+        media: record.media === undefined ? undefined : JSON.stringify(record.media),
     };
     return withDefined(stored, optional);
 }
@@ -606,6 +610,7 @@ function fromStored(stored: object): LedgerRecord {
         fingerprint: text('fingerprint'),
         acceptLease: knownAcceptLease(parseJson(text('acceptLease'))),
         voicemail: knownVoicemail(parseJson(text('voicemail'))),
+        media: knownMedia(parseJson(text('media'))),
     };
     return withDefined(record, optional);
 }

@@ -79,6 +79,16 @@ export interface AppConfig {
      * by Twilio (rate limits, a full sender queue), from its first attempt, before it ends `failed`.
      */
     readonly outboundMaxAgeMs: number;
+    /**
+     * Inbound MMS media (shared/media/): `INBOUND_MEDIA_QUEUE`, the queue the `inboundMedia` function reads
+     * (`%INBOUND_MEDIA_QUEUE%`, its poison queue `<name>-poison`); `MEDIA_CONTAINER`, the blob container the
+     * media are copied to; `DELETE_MEDIA_AFTER_COPY`, whether each copied item is then deleted at Twilio.
+     */
+    readonly media: {
+        readonly queue: string;
+        readonly container: string;
+        readonly deleteAfterCopy: boolean;
+    };
     /** The voicemail twimlet's notification settings (docs/voicemail.md). */
     readonly voicemail: VoicemailSettings;
     /**
@@ -111,7 +121,16 @@ export interface EmailSettings {
 /** How to reach Azure Storage: a connection string, or an account reached with the app's identity. */
 export type StorageConnection =
     | { kind: 'connectionString'; connectionString: string }
-    | { kind: 'identity'; queueServiceUrl: string; tableServiceUrl: string };
+    | {
+          kind: 'identity';
+          queueServiceUrl: string;
+          tableServiceUrl: string;
+          /**
+           * `AzureWebJobsStorage__blobServiceUri`, or derived from `__accountName`; `undefined` when only the
+           * queue and table URIs are given (the media container then cannot be reached: a ConfigError on use).
+           */
+          blobServiceUrl: string | undefined;
+      };
 
 export const DEFAULT_VOICE_GREETING = 'Hello World';
 export const DEFAULT_SMS_REPLY = 'Hey, thanks for the ping! Twilio and Azure rock!';
@@ -121,6 +140,8 @@ export const DEFAULT_SECRET_TTL_SECONDS = 3600;
 export const DEFAULT_OUTBOUND_QUEUE = 'twilio-outbound';
 export const DEFAULT_LEDGER_TABLE = 'TwilioLedger';
 export const DEFAULT_OUTBOUND_MAX_AGE_SECONDS = 14_400;
+export const DEFAULT_INBOUND_MEDIA_QUEUE = 'twilio-inbound-media';
+export const DEFAULT_MEDIA_CONTAINER = 'twilio-media';
 
 const ACCOUNT_SID = /^AC[0-9a-fA-F]{32}$/;
 const API_KEY_SID = /^SK[0-9a-fA-F]{32}$/;
@@ -131,6 +152,10 @@ const MESSAGING_SERVICE_SID = /^MG[0-9a-fA-F]{32}$/;
 // Azure Storage naming rules for queues and tables.
 const QUEUE_NAME = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
 const TABLE_NAME = /^[A-Za-z][A-Za-z0-9]{2,62}$/;
+// A queue whose `-poison` queue is still a queue name (56 + 7 = 63 characters).
+const POISONABLE_QUEUE_NAME = /^(?=.{3,56}$)[a-z0-9]+(-[a-z0-9]+)*$/;
+// Blob container names: 3-63 lowercase letters, digits and single dashes, starting with a letter or digit.
+const CONTAINER_NAME = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
 // A DNS host name: dot-separated labels of letters, digits and inner dashes.
 const HOST_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
@@ -261,6 +286,8 @@ export function parseConfig(env: Env): AppConfig {
     const voicemail = voicemailSettings(read, problems);
     const email = emailSettings(read, problems);
 
+    const media = mediaSettings(read, problems);
+
     if (problems.length > 0) {
         throw new ConfigError(problems);
     }
@@ -283,6 +310,7 @@ export function parseConfig(env: Env): AppConfig {
         ledgerTable,
         ledgerStoreBody: storeBody === 'true',
         outboundMaxAgeMs: maxAgeSeconds * 1000,
+        media,
         voicemail,
         email,
     };
@@ -355,9 +383,31 @@ function emailSettings(
     return EMAIL_ADDRESS.test(sender) ? { endpoint, sender } : undefined;
 }
 
+/** `INBOUND_MEDIA_QUEUE`, `MEDIA_CONTAINER` and `DELETE_MEDIA_AFTER_COPY`. */
+function mediaSettings(read: (name: string) => string | undefined, problems: string[]): AppConfig['media'] {
+    const queue = read('INBOUND_MEDIA_QUEUE') ?? DEFAULT_INBOUND_MEDIA_QUEUE;
+    if (!POISONABLE_QUEUE_NAME.test(queue)) {
+        problems.push(
+            'INBOUND_MEDIA_QUEUE must be a storage queue name of 3-56 lowercase letters, digits and single dashes (its poison queue adds "-poison")',
+        );
+    }
+    const container = read('MEDIA_CONTAINER') ?? DEFAULT_MEDIA_CONTAINER;
+    if (!CONTAINER_NAME.test(container)) {
+        problems.push(
+            'MEDIA_CONTAINER must be a blob container name: 3-63 lowercase letters, digits and single dashes',
+        );
+    }
+    const deleteAfterCopy = (read('DELETE_MEDIA_AFTER_COPY') ?? 'false').toLowerCase();
+    if (!['true', 'false'].includes(deleteAfterCopy)) {
+        problems.push('DELETE_MEDIA_AFTER_COPY must be "true" or "false"');
+    }
+    return { queue, container, deleteAfterCopy: deleteAfterCopy === 'true' };
+}
+
 /**
  * `AzureWebJobsStorage` as the Functions host reads it: a connection string, or an identity-based
- * connection (`AzureWebJobsStorage__accountName`, or the `__queueServiceUri` and `__tableServiceUri` pair)
+ * connection (`AzureWebJobsStorage__accountName`, or the `__queueServiceUri` and `__tableServiceUri` pair,
+ * with `__blobServiceUri` for the media container)
  * with the identity its `__credential`, `__clientId` and `__managedIdentityResourceId` name.
  */
 function storageConnection(
@@ -385,6 +435,12 @@ function storageConnection(
         problems,
         ['https:'],
     );
+    const blobUri = checkUrl(
+        read('AzureWebJobsStorage__blobServiceUri'),
+        'AzureWebJobsStorage__blobServiceUri',
+        problems,
+        ['https:'],
+    );
     if (account !== undefined) {
         if (!/^[a-z0-9]{3,24}$/.test(account)) {
             problems.push(
@@ -397,6 +453,7 @@ function storageConnection(
                 kind: 'identity',
                 queueServiceUrl: queueUri ?? `https://${account}.queue.core.windows.net`,
                 tableServiceUrl: tableUri ?? `https://${account}.table.core.windows.net`,
+                blobServiceUrl: blobUri ?? `https://${account}.blob.core.windows.net`,
             },
             identity: identity.value,
         };
@@ -413,7 +470,12 @@ function storageConnection(
         // An invalid URI has its own problem already.
         if (queueUri === undefined || tableUri === undefined) return undefined;
         return {
-            connection: { kind: 'identity', queueServiceUrl: queueUri, tableServiceUrl: tableUri },
+            connection: {
+                kind: 'identity',
+                queueServiceUrl: queueUri,
+                tableServiceUrl: tableUri,
+                blobServiceUrl: blobUri,
+            },
             identity: identity.value,
         };
     }

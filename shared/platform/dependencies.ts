@@ -17,7 +17,7 @@ import type { Ledger } from '../ledger/contract';
 import type { LedgerOptions } from '../ledger/table';
 import type { EmailSender } from '../voice/email';
 import { lazy } from './lazy';
-import { createQueueClientFactory, requireStorage } from './storage';
+import { createContainerClientFactory, createQueueClientFactory, requireStorage } from './storage';
 import { createTwilioClientFactory, type TwilioClientFactory } from './twilioClient';
 
 export interface AppDependencies {
@@ -34,6 +34,10 @@ export interface AppDependencies {
      * (a delayed retry).
      */
     readonly enqueueOutbound: (text: string, options?: { delaySeconds?: number }) => Promise<void>;
+    /** Puts a media copy job (JSON text, shared/media/job.ts) on `INBOUND_MEDIA_QUEUE`. */
+    readonly enqueueInboundMedia: (text: string) => Promise<void>;
+    /** The media container (`MEDIA_CONTAINER`), created on first use; ConfigError without storage. */
+    readonly mediaContainer: () => Promise<import('@azure/storage-blob').ContainerClient>;
     /**
      * Sends an e-mail through Communication Services (`EMAIL_ENDPOINT`, `EMAIL_SENDER`) as the app's identity
      * (the one Key Vault is read as); `undefined` when no e-mail sender is configured.
@@ -99,6 +103,22 @@ export function createDependencies(config: AppConfig): AppDependencies {
             await outboundQueue()
         ).sendMessage(text, delaySeconds === undefined ? undefined : { visibilityTimeout: delaySeconds });
     };
+    let mediaQueue: (() => Promise<import('@azure/storage-queue').QueueClient>) | undefined;
+    const enqueueInboundMedia = async (text: string): Promise<void> => {
+        mediaQueue ??= createQueueClientFactory(
+            requireStorage(config.storage),
+            config.media.queue,
+            storageCredential(),
+        );
+        await (await mediaQueue()).sendMessage(text);
+    };
+    let container: (() => Promise<import('@azure/storage-blob').ContainerClient>) | undefined;
+    const mediaContainer = () =>
+        (container ??= createContainerClientFactory(
+            requireStorage(config.storage),
+            config.media.container,
+            storageCredential(),
+        ))();
     const email = config.email;
     let sendEmail: EmailSender | undefined;
     if (email !== undefined) {
@@ -112,7 +132,17 @@ export function createDependencies(config: AppConfig): AppDependencies {
         );
         sendEmail = async (message) => (await sender())(message);
     }
-    return { config, authToken, apiKeySecret, twilio, ledger: getLedger, enqueueOutbound, sendEmail };
+    return {
+        config,
+        authToken,
+        apiKeySecret,
+        twilio,
+        ledger: getLedger,
+        enqueueOutbound,
+        enqueueInboundMedia,
+        mediaContainer,
+        sendEmail,
+    };
 }
 
 /**

@@ -182,6 +182,7 @@ function store(record: LedgerRecord, storeBody: boolean): LedgerRecord {
         stored.fingerprint,
         stored.acceptLease === undefined ? undefined : JSON.stringify(stored.acceptLease),
         stored.voicemail === undefined ? undefined : JSON.stringify(stored.voicemail),
+        stored.media === undefined ? undefined : JSON.stringify(stored.media),
     ];
     if (strings.some((value) => value !== undefined && value.length > MAX_STRING_PROPERTY)) {
         throw new TableServiceError(400, 'PropertyValueTooLarge', 'The property value exceeds 64KB');

@@ -47,6 +47,7 @@ describe('parseConfig', () => {
             storage: undefined,
             outboundQueue: 'twilio-outbound',
             outboundMaxAgeMs: 14_400_000,
+            media: { queue: 'twilio-inbound-media', container: 'twilio-media', deleteAfterCopy: false },
             fromNumber: undefined,
             messagingServiceSid: undefined,
             ledgerTable: 'TwilioLedger',
@@ -203,9 +204,36 @@ describe('parseConfig', () => {
             kind: 'identity',
             queueServiceUrl: 'https://contoso.queue.core.windows.net',
             tableServiceUrl: 'https://contoso.table.core.windows.net',
+            blobServiceUrl: 'https://contoso.blob.core.windows.net',
         });
         expect(problemsOf({ AzureWebJobsStorage__queueServiceUri: 'https://q.example' })).toEqual([
             expect.stringContaining('must be set together'),
+        ]);
+    });
+
+    it('reads the inbound media settings: queue, container and whether to delete at Twilio', () => {
+        expect(parseConfig({}).media).toEqual({
+            queue: 'twilio-inbound-media',
+            container: 'twilio-media',
+            deleteAfterCopy: false,
+        });
+        expect(
+            parseConfig({
+                INBOUND_MEDIA_QUEUE: 'mms-in',
+                MEDIA_CONTAINER: 'mms',
+                DELETE_MEDIA_AFTER_COPY: 'TRUE',
+            }).media,
+        ).toEqual({ queue: 'mms-in', container: 'mms', deleteAfterCopy: true });
+        const problems = problemsOf({
+            // 57 characters: its poison queue would not be a queue name.
+            INBOUND_MEDIA_QUEUE: 'a'.repeat(57),
+            MEDIA_CONTAINER: 'Media_Files',
+            DELETE_MEDIA_AFTER_COPY: 'yes',
+        });
+        expect(problems).toEqual([
+            expect.stringMatching(/^INBOUND_MEDIA_QUEUE must be a storage queue name of 3-56/),
+            expect.stringMatching(/^MEDIA_CONTAINER must be a blob container name/),
+            'DELETE_MEDIA_AFTER_COPY must be "true" or "false"',
         ]);
     });
 
@@ -265,6 +293,7 @@ describe('parseConfig: the identity of the app’s own Azure clients', () => {
             kind: 'identity',
             queueServiceUrl: 'https://stapp.queue.core.windows.net',
             tableServiceUrl: 'https://stapp.table.core.windows.net',
+            blobServiceUrl: 'https://stapp.blob.core.windows.net',
         });
     });
 
@@ -342,7 +371,21 @@ describe('parseConfig: the identity of the app’s own Azure clients', () => {
             kind: 'identity',
             queueServiceUrl: 'https://stapp.queue.core.windows.net',
             tableServiceUrl: 'https://stapp.table.core.windows.net',
+            blobServiceUrl: undefined,
         });
+        expect(
+            parseConfig({
+                AzureWebJobsStorage__queueServiceUri: 'https://stapp.queue.core.windows.net',
+                AzureWebJobsStorage__tableServiceUri: 'https://stapp.table.core.windows.net',
+                AzureWebJobsStorage__blobServiceUri: 'https://stapp.blob.core.windows.net/',
+            }).storage,
+        ).toMatchObject({ blobServiceUrl: 'https://stapp.blob.core.windows.net' });
+        expect(
+            problemsOf({
+                AzureWebJobsStorage__accountName: 'stapp',
+                AzureWebJobsStorage__blobServiceUri: 'http://127.0.0.1:10000/devstoreaccount1',
+            }),
+        ).toEqual(['AzureWebJobsStorage__blobServiceUri must use https:']);
         expect(
             problemsOf({
                 AzureWebJobsStorage__queueServiceUri: 'http://127.0.0.1:10001/devstoreaccount1',
