@@ -1,6 +1,7 @@
 import { registrations, triggerOf } from '../support/functionsCore';
 
 import { getMessage, getMessageOptions } from '../../functions/getMessage';
+import { getMessageMedia, getMessageMediaOptions } from '../../functions/getMessageMedia';
 import { getRecording, getRecordingOptions } from '../../functions/getRecording';
 import { inboundSms, inboundSmsOptions } from '../../functions/inboundSms';
 import { listMessages, listMessagesOptions } from '../../functions/listMessages';
@@ -12,12 +13,16 @@ import { twimlets, twimletsOptions } from '../../functions/twimlets';
 import { voice, voiceOptions } from '../../functions/voice';
 import '../../functions/outbound';
 import '../../functions/outboundPoison';
+import '../../functions/inboundMedia';
+import '../../functions/inboundMediaPoison';
 import { appUrl, ROUTES, twimletUrl } from '../../shared/platform/routes';
 
 describe('queue triggers are pinned', () => {
     it.each([
         ['outbound', '%OUTBOUND_QUEUE%'],
         ['outboundPoison', '%OUTBOUND_QUEUE%-poison'],
+        ['inboundMedia', '%INBOUND_MEDIA_QUEUE%'],
+        ['inboundMediaPoison', '%INBOUND_MEDIA_QUEUE%-poison'],
     ])('%s reads %s through AzureWebJobsStorage', (name, queueName) => {
         expect(triggerOf(name)).toMatchObject({
             type: 'queueTrigger',
@@ -30,6 +35,9 @@ describe('queue triggers are pinned', () => {
         expect(registrations.map((r) => r.metadata.name).sort()).toEqual(
             [
                 'getMessage',
+                'getMessageMedia',
+                'inboundMedia',
+                'inboundMediaPoison',
                 'getRecording',
                 'inboundSms',
                 'listMessages',
@@ -55,6 +63,8 @@ describe('HTTP routes are pinned (a change here is a security review)', () => {
         ['sendMessage', 'messages', ['post'], 'function'],
         ['sendCall', 'calls', ['post'], 'function'],
         ['getMessage', 'messages/{id}', ['get'], 'function'],
+        // A sender's photos: behind the function key, like the record they belong to.
+        ['getMessageMedia', 'messages/{id}/media/{n}', ['get'], 'function'],
         ['listMessages', 'messages', ['get'], 'function'],
         // A recording is the caller's voice: behind the function key, like the ledger it belongs to.
         ['getRecording', 'recordings/{sid}', ['get'], 'function'],
@@ -93,6 +103,7 @@ describe('every HTTP route comes from ROUTES (shared/platform/routes.ts)', () =>
         ['sendMessage', sendMessage, sendMessageOptions, ROUTES.messages],
         ['sendCall', sendCall, sendCallOptions, ROUTES.calls],
         ['getMessage', getMessage, getMessageOptions, ROUTES.message],
+        ['getMessageMedia', getMessageMedia, getMessageMediaOptions, ROUTES.messageMedia],
         ['listMessages', listMessages, listMessagesOptions, ROUTES.messages],
         ['getRecording', getRecording, getRecordingOptions, ROUTES.recording],
         ['openApi', openApi, openApiOptions, ROUTES.openApi],
