@@ -21,7 +21,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, setMaxListeners } from 'node:events';
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import path from 'node:path';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { readHostJson } from '../local/host/loader';
@@ -46,6 +47,12 @@ export interface SendPhase {
     idsCreated: number;
     /** CPU time (user + system) of the host process during the send phase, per message. */
     hostCpuMsPerMessage: number | undefined;
+    /**
+     * CPU time per message of the rest of the machine's work in the same phase: Azurite's process, and this
+     * process (the Twilio sandbox, the delay and storage proxies), which share the cores with the host.
+     */
+    azuriteCpuMsPerMessage: number | undefined;
+    benchCpuMsPerMessage: number;
     /** VmHWM of the host process at the end of the send phase (ours: after the callbacks too). */
     peakRssMiB: number | undefined;
     /** Storage requests of the send phase by kind, and per message. */
@@ -63,7 +70,14 @@ export interface OutboundDetails {
     limitPerSecond: number;
     ours: SendPhase & {
         ledgerStatuses: Record<string, number>;
-        callbacks: { count: number; failed: number; seconds: number; storage: StorageCounts };
+        callbacks: {
+            count: number;
+            failed: number;
+            seconds: number;
+            storage: StorageCounts;
+            /** CPU time of the host process over the callbacks, per callback. */
+            hostCpuMsPerCallback: number | undefined;
+        };
     };
     naive: SendPhase;
 }
@@ -132,6 +146,9 @@ async function sendPhase(options: SendOptions): Promise<{ host: HostProcess; pha
     let cpuAtStart: number | undefined;
     let storageAtStart: StorageCounts | undefined;
     let refusalsAtStart: Record<string, number> = {};
+    const azurite = azuritePid();
+    let azuriteCpuAtStart: number | undefined;
+    let benchCpuAtStart = process.cpuUsage();
     let succeeded = 0;
     let failed = 0;
     const durations: number[] = [];
@@ -153,6 +170,8 @@ async function sendPhase(options: SendOptions): Promise<{ host: HostProcess; pha
                 cpuAtStart = cpuSeconds(pid);
                 storageAtStart = options.storage.snapshot();
                 refusalsAtStart = options.storage.refusals();
+                azuriteCpuAtStart = cpuSeconds(azurite);
+                benchCpuAtStart = process.cpuUsage();
             }
             const match = executed.exec(line);
             if (match === null || match[1] !== options.functionName) return;
@@ -175,6 +194,8 @@ async function sendPhase(options: SendOptions): Promise<{ host: HostProcess; pha
     }
     const seconds = (performance.now() - (startedAt ?? 0)) / 1000;
     const cpuAtEnd = cpuSeconds(host.child.pid);
+    const azuriteCpuAtEnd = cpuSeconds(azurite);
+    const benchCpu = process.cpuUsage(benchCpuAtStart);
     const storage = difference(options.storage.snapshot(), storageAtStart ?? options.storage.snapshot());
     const peakRss = peakRssMiB(host.child.pid);
     const refusals = subtractCounts(options.storage.refusals(), refusalsAtStart);
@@ -198,6 +219,11 @@ async function sendPhase(options: SendOptions): Promise<{ host: HostProcess; pha
                 cpuAtStart === undefined || cpuAtEnd === undefined
                     ? undefined
                     : ((cpuAtEnd - cpuAtStart) * 1000) / messages,
+            azuriteCpuMsPerMessage:
+                azuriteCpuAtStart === undefined || azuriteCpuAtEnd === undefined
+                    ? undefined
+                    : ((azuriteCpuAtEnd - azuriteCpuAtStart) * 1000) / messages,
+            benchCpuMsPerMessage: (benchCpu.user + benchCpu.system) / 1000 / messages,
             peakRssMiB: peakRss,
             storage,
             storagePerMessage: {
@@ -209,6 +235,52 @@ async function sendPhase(options: SendOptions): Promise<{ host: HostProcess; pha
             refusals,
         },
     };
+}
+
+/**
+ * The pid of the Azurite process this bench started (a descendant of this process whose command line
+ * names azurite), for its CPU time; undefined where `/proc` does not exist or none is found.
+ */
+function azuritePid(): number | undefined {
+    try {
+        const parents = new Map<number, number>();
+        const commands = new Map<number, string>();
+        for (const entry of readdirSync('/proc')) {
+            if (!/^\d+$/.test(entry)) continue;
+            try {
+                const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+                parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+                commands.set(Number(entry), readFileSync(`/proc/${entry}/cmdline`, 'utf8'));
+            } catch {
+                // The process ended meanwhile.
+            }
+        }
+        const descends = (pid: number): boolean => {
+            for (
+                let at = parents.get(pid), hops = 0;
+                at !== undefined && hops < 10;
+                at = parents.get(at), hops++
+            ) {
+                if (at === process.pid) return true;
+            }
+            return false;
+        };
+        for (const [pid, command] of commands) {
+            if (/azurite/i.test(command) && descends(pid)) return pid;
+        }
+    } catch {
+        return undefined;
+    }
+    return undefined;
+}
+
+/** CPU per message of the host, Azurite and this process together (NaN when one is unknown). */
+function machineCpu(phase: SendPhase): number {
+    return (
+        (phase.hostCpuMsPerMessage ?? NaN) +
+        (phase.azuriteCpuMsPerMessage ?? NaN) +
+        phase.benchCpuMsPerMessage
+    );
 }
 
 /** Refusals per message for a note: `table.replace 412 0.98`, or `none`. */
@@ -302,10 +374,12 @@ export async function measureOutbound(
 
         // Now the status callbacks, to the app, and the ledger must say delivered.
         const callbacksStarted = performance.now();
+        const hostCpuBeforeCallbacks = cpuSeconds(host.child.pid);
         const storageBeforeCallbacks = storage.snapshot();
         callbacks.release();
         await within(sandbox.idle(), 180_000, 'The status callbacks');
         const callbackSeconds = (performance.now() - callbacksStarted) / 1000;
+        const hostCpuAfterCallbacks = cpuSeconds(host.child.pid);
         const callbackStorage = difference(storage.snapshot(), storageBeforeCallbacks);
         let statusDone = 0;
         let statusFailed = 0;
@@ -336,6 +410,10 @@ export async function measureOutbound(
                 failed: statusFailed,
                 seconds: callbackSeconds,
                 storage: callbackStorage,
+                hostCpuMsPerCallback:
+                    hostCpuBeforeCallbacks === undefined || hostCpuAfterCallbacks === undefined
+                        ? undefined
+                        : ((hostCpuAfterCallbacks - hostCpuBeforeCallbacks) * 1000) / Math.max(1, statusDone),
             },
         };
         await host.stop();
@@ -442,25 +520,42 @@ function outboundFigures(details: OutboundDetails, callbackConcurrency: number):
         ),
         figure(
             'outbound.hostCpu',
-            'Outbound (ours): host CPU per message',
+            'Outbound (ours): host CPU per message, send path',
             [ours.hostCpuMsPerMessage ?? NaN],
             'ms',
             undefined,
-            'user + system time of the host process over the send phase ÷ messages',
+            'user + system time of the host process over the send phase ÷ messages: queue message → claim → create → SID; the status callbacks are held back until the sends are done, so this covers the same work as the naive peer’s figure (which has no callbacks), plus the ledger',
         ),
         figure(
             'outbound.naive.hostCpu',
-            'Outbound (naive peer): host CPU per message',
+            'Outbound (naive peer): host CPU per message, send path',
             [naive.hostCpuMsPerMessage ?? NaN],
             'ms',
             undefined,
+            'queue message → create; no ledger, no callbacks',
         ),
         figure(
             'outbound.cpuVsNaive',
-            'Outbound: ours ÷ naive CPU per message',
+            'Outbound: ours ÷ naive host CPU per message, send path',
             [(ours.hostCpuMsPerMessage ?? NaN) / (naive.hostCpuMsPerMessage ?? NaN)],
             '×',
             { max: 1.5 },
+        ),
+        figure(
+            'outbound.azuriteCpu',
+            'Outbound (ours): Azurite CPU per message, send path',
+            [ours.azuriteCpuMsPerMessage ?? NaN],
+            'ms',
+            undefined,
+            `Azurite's process over the same phase (the 4 table requests and the queue's); naive peer ${two(naive.azuriteCpuMsPerMessage ?? NaN)} ms`,
+        ),
+        figure(
+            'outbound.machineCpu',
+            'Outbound (ours): CPU per message of everything, send path',
+            [machineCpu(ours)],
+            'ms',
+            undefined,
+            `host + Azurite + this process (sandbox, delay and storage proxies: ${two(ours.benchCpuMsPerMessage)} ms); ${two((machineCpu(ours) * ours.perSecond) / 1000)} of the ${String(cpus().length)} cores busy; naive peer ${two(machineCpu(naive))} ms, ${two((machineCpu(naive) * naive.perSecond) / 1000)} cores busy`,
         ),
         figure(
             'outbound.peakRss',
@@ -480,11 +575,27 @@ function outboundFigures(details: OutboundDetails, callbackConcurrency: number):
         ),
         figure(
             'outbound.storage.table',
-            'Outbound (ours): table requests per SMS',
+            'Outbound (ours): table requests per SMS, send path',
             [ours.storagePerMessage.tableRequests],
             'req',
             { max: 4 },
-            `send phase, at the counting proxy: ${byKind(ours.storage, messages, 'table.')}; refused: ${refusalNote(ours.refusals, messages)}`,
+            `send phase (claim, create, SID; no callbacks), at the counting proxy: ${byKind(ours.storage, messages, 'table.')}; refused: ${refusalNote(ours.refusals, messages)}`,
+        ),
+        figure(
+            'outbound.callbacks.table',
+            'Status callbacks (ours): table requests per callback',
+            [totals(callbacks.storage).tableRequests / callbackCount],
+            'req',
+            undefined,
+            `${byKind(callbacks.storage, callbackCount, 'table.')}; ${two(totals(callbacks.storage).tableRequests / messages)} per message for its ${two(callbacks.count / messages)} callbacks`,
+        ),
+        figure(
+            'outbound.callbacks.hostCpu',
+            'Status callbacks (ours): host CPU per callback',
+            [callbacks.hostCpuMsPerCallback ?? NaN],
+            'ms',
+            undefined,
+            'signature check, ledger update, 204; the naive peer has no callbacks (it asks for none)',
         ),
         figure(
             'outbound.storage.tableReads',
