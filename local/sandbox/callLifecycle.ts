@@ -1,19 +1,32 @@
 /**
- * An outbound call's life after it is created: dialled (the `initiated` event; the resource stays
- * `queued`) → `ringing` → answered, its TwiML fetched and checked (callTwiml.ts) → `in-progress` →
- * `completed`, a pause before each step. Status callbacks go out for the events the call asked for, with
- * Twilio's sequence numbers; a TwiML failure ends the call `failed` with the debugger error.
+ * A call's life after it is created: dialled (the `initiated` event; the resource stays `queued`) →
+ * `ringing` → answered or not, as its script says (callScript.ts: a sandbox-only To number, or the script
+ * of a simulated inbound call) → its first TwiML fetched and checked (callTwiml.ts) → `in-progress`, the
+ * TwiML run by the call simulator (callSimulator.ts) → `completed`, with the simulated duration. A pause
+ * comes before each status step. Status callbacks go out for the events the call asked for, with
+ * Twilio's sequence numbers, each one also written to the call's transcript.
  *
- * The next issues extend {@link runCall} at two marked points:
- * - Ringing: whether the call is answered. Calls ending `busy`, `no-answer` (after `timeout`) or
- *   `failed` end there through {@link endCall}, with no TwiML fetched.
- * - In progress: today the call hangs up after one pause. The call simulator runs the checked TwiML
- *   there (`<Say>`, `<Gather>`, `<Dial>`, `<Record>`, `<Redirect>`, in a module of its own) and the call
- *   completes when the document ends or says `<Hangup>`.
+ * How it can end otherwise:
+ * - not answered: `busy`, `no-answer` (after the call's `Timeout`), `failed` or `canceled`, with no
+ *   TwiML fetched; the `completed` callback carries Twilio's `SipResponseCode` for it (486, 487, 404,
+ *   487);
+ * - the first TwiML cannot be used: `failed`, with the debugger error (11200, 12100, 12300);
+ * - the first verb is `<Reject>`: `busy` or `no-answer`, never answered;
+ * - a later error (an action that cannot be fetched, a verb not simulated, a bound passed): the call is
+ *   hung up, `completed`, with the error on the call and in its transcript, as Twilio's debugger keeps it.
+ *
+ * An answering machine (`machine` in the script) answers like a person; with `MachineDetection` the
+ * requests carry `AnsweredBy=machine_start` (`machine_end_beep` with `DetectMessageEnd`), else `human`.
+ * A call made with `Record=true` leaves a Recording of the whole call, reported in the `completed`
+ * callback (`RecordingUrl`, `RecordingSid`, `RecordingDuration`).
  */
 
+import { runLeg, type LegEnd } from './callSimulator';
+import { scriptCursor } from './callScript';
+import { withoutQuery } from './callTranscript';
 import { callParams, callTwiml } from './callTwiml';
 import { shortSid, type SandboxContext } from './context';
+import { newRecording, recordingUrl, type SandboxRecording } from './recordings';
 import { rfc2822, type CallCallbackStatus, type CallStatus, type SandboxCall } from './resources';
 import { sendSignedRequest } from './signedCallbacks';
 
@@ -22,6 +35,15 @@ export const CALL_EVENTS = ['initiated', 'ringing', 'answered', 'completed'] as 
 
 export type CallEvent = (typeof CALL_EVENTS)[number];
 
+/** The SIP response Twilio reports in the final callback, by how the call ended. */
+const SIP_RESPONSE: Partial<Record<CallStatus, string>> = {
+    completed: '200',
+    busy: '486',
+    'no-answer': '487',
+    canceled: '487',
+    failed: '404',
+};
+
 /** Runs `call` through its statuses in the background. */
 export function startCallLifecycle(ctx: SandboxContext, call: SandboxCall): void {
     ctx.lifecycles.start(`call ${shortSid(call.sid)}`, () => runCall(ctx, call));
@@ -29,37 +51,75 @@ export function startCallLifecycle(ctx: SandboxContext, call: SandboxCall): void
 
 /**
  * Status callbacks report `initiated` for `initiated`, `in-progress` for `answered`, and for `completed`
- * whichever way the call ended.
+ * whichever way the call ended. An inbound call starts ringing: it has no `initiated` step.
  */
 export async function runCall(ctx: SandboxContext, call: SandboxCall): Promise<void> {
     const { lifecycles } = ctx;
     await lifecycles.pause();
     call.startTime = new Date();
     call.dateUpdated = call.startTime;
-    ctx.log(`sandbox: ${shortSid(call.sid)} initiated`);
-    await callStatusCallback(ctx, call, 'initiated');
-    await lifecycles.pause();
-    setCallStatus(ctx, call, 'ringing');
-    await callStatusCallback(ctx, call, 'ringing');
-    await lifecycles.pause();
+    if (call.direction !== 'inbound') {
+        ctx.log(`sandbox: ${shortSid(call.sid)} initiated`);
+        await callStatusCallback(ctx, call, 'initiated');
+        await lifecycles.pause();
+        setCallStatus(ctx, call, 'ringing');
+        await callStatusCallback(ctx, call, 'ringing');
+        await lifecycles.pause();
+    }
 
-    // Ringing: answered, always (busy / no-answer / failed outcomes go here).
-    if (call.machineDetection !== null) call.answeredBy = 'human';
-    const failure = await callTwiml(ctx, call);
-    if (failure !== undefined) {
-        call.errorCode = failure.code;
-        call.errorMessage = failure.message;
-        ctx.log(`sandbox: ${shortSid(call.sid)} error ${String(failure.code)}: ${failure.message}`);
+    const answer = call.script.answer ?? 'answered';
+    if (answer === 'busy' || answer === 'failed' || answer === 'canceled' || answer === 'no-answer') {
+        await endCall(ctx, call, answer, 0);
+        return;
+    }
+    if (call.machineDetection !== null) {
+        call.answeredBy =
+            answer !== 'machine'
+                ? 'human'
+                : call.machineDetection === 'DetectMessageEnd'
+                  ? 'machine_end_beep'
+                  : 'machine_start';
+    }
+    const first = await callTwiml(ctx, call);
+    if (!first.ok) {
+        fail(ctx, call, first.failure.code, first.failure.message);
         await endCall(ctx, call, 'failed', 0);
         return;
     }
+    const leg = { call, cursor: scriptCursor(call.script), seconds: 0 };
+    const budget = { steps: 1 };
+    // <Reject> as the first verb refuses the call before it is answered.
+    const firstVerb =
+        first.document.kind === 'twiml'
+            ? first.document.root.children.find((c) => typeof c !== 'string')
+            : undefined;
+    let end: LegEnd | undefined;
+    if (firstVerb !== undefined && typeof firstVerb !== 'string' && firstVerb.name === 'Reject') {
+        end = await runLeg(ctx, leg, budget, first, { answered: false });
+        if (end.how === 'rejected') {
+            await endCall(ctx, call, end.status, 0);
+            return;
+        }
+    }
     setCallStatus(ctx, call, 'in-progress');
-    const answeredAt = Date.now();
     await callStatusCallback(ctx, call, 'answered');
-    // In progress: the call simulator runs the TwiML here.
+    end ??= await runLeg(ctx, leg, budget, first, { answered: true });
+    if (end.how === 'error') {
+        // The TwiML's own error steps are in the transcript already; a failed fetch or a bound is not.
+        if (call.transcript.at(-1)?.step !== 'error') {
+            call.transcript.push({ at: leg.seconds, step: 'error', code: end.code, message: end.message });
+        }
+        fail(ctx, call, end.code, end.message);
+    }
     await lifecycles.pause();
-    const ended = Date.now();
-    await endCall(ctx, call, 'completed', Math.max(1, Math.round((ended - answeredAt) / 1000)), ended);
+    await endCall(ctx, call, 'completed', Math.max(1, leg.seconds));
+}
+
+function fail(ctx: SandboxContext, call: SandboxCall, code: number | null, message: string): void {
+    call.errorCode = code;
+    call.errorMessage = message;
+    // The messages name no URL or number: the debugger's reason, or the sandbox's own.
+    ctx.log(`sandbox: ${shortSid(call.sid)} error ${code === null ? '(sandbox)' : String(code)}: ${message}`);
 }
 
 /** Ends the call with `status` after `duration` seconds, and reports the `completed` event. */
@@ -72,7 +132,14 @@ export async function endCall(
 ): Promise<void> {
     call.endTime = new Date(endedAt);
     call.duration = duration;
+    call.conference = null;
+    if (call.record && status === 'completed') {
+        const recording = newRecording(ctx, call.sid, duration, 'OutboundAPI');
+        ctx.store.recordings.add(recording);
+        callRecordings.set(call, recording);
+    }
     setCallStatus(ctx, call, status);
+    call.transcript.push({ at: duration, step: 'end', status, duration });
     await callStatusCallback(ctx, call, 'completed');
 }
 
@@ -102,11 +169,44 @@ export async function callStatusCallback(
         SequenceNumber: String(sent),
         Timestamp: rfc2822(new Date()),
     };
-    if (event === 'completed') params.CallDuration = String(call.duration ?? 0);
-    await sendSignedRequest(
+    if (event === 'completed') Object.assign(params, completedParams(ctx, call));
+    const outcome = await sendSignedRequest(
         ctx,
         call,
         { kind: 'status-callback', url: call.statusCallback, method: call.statusCallbackMethod, status },
         params,
     );
+    call.transcript.push({
+        at: event === 'completed' ? (call.duration ?? 0) : 0,
+        step: 'request',
+        purpose: 'status-callback',
+        method: call.statusCallbackMethod,
+        url: withoutQuery(call.statusCallback),
+        status: 'result' in outcome ? outcome.result.status : null,
+        ...('error' in outcome ? { error: outcome.error } : {}),
+    });
+}
+
+/** The recording a `Record=true` call left, for its `completed` callback. */
+const callRecordings = new WeakMap<SandboxCall, SandboxRecording>();
+
+/**
+ * What the `completed` callback adds: `CallDuration` (seconds), `Duration` (whole minutes, rounded up,
+ * on a completed call), the `SipResponseCode` of the outcome (not for a TwiML failure), and the
+ * recording of a `Record=true` call.
+ */
+function completedParams(ctx: SandboxContext, call: SandboxCall): Record<string, string> {
+    const seconds = call.duration ?? 0;
+    const params: Record<string, string> = { CallDuration: String(seconds) };
+    if (call.status === 'completed') params.Duration = String(Math.ceil(seconds / 60));
+    const sip = SIP_RESPONSE[call.status];
+    if (sip !== undefined && !(call.status === 'failed' && call.errorCode !== null))
+        params.SipResponseCode = sip;
+    const recording = callRecordings.get(call);
+    if (recording !== undefined) {
+        params.RecordingUrl = recordingUrl(ctx, recording);
+        params.RecordingSid = recording.sid;
+        params.RecordingDuration = String(recording.duration);
+    }
+    return params;
 }

@@ -14,6 +14,8 @@ import { CALL_EVENTS, startCallLifecycle } from './callLifecycle';
 import { shortSid, type SandboxContext } from './context';
 import { errors } from './errors';
 import { httpMethod, nonEmpty } from './formParams';
+import { scriptForNumber } from './callScript';
+import { callTestNumberError } from './testNumbers';
 import { dateFilter, listPage } from './listing';
 import type { ResourceRoutes, RestRequest } from './restHandler';
 import { callResource, isCallParty, isHttpUrl, newSid, type SandboxCall } from './resources';
@@ -36,7 +38,8 @@ const LIST_FILTERS = [
  * Checks and stores a call made through the API, and starts its lifecycle.
  *
  * @throws TwilioApiError with Twilio's code for what it rejects (21201, 21211, 21213, 21212, 21218,
- *   21205, 21609, 20001).
+ *   21205, 21609, 20001; Twilio's test-credential numbers, testNumbers.ts). A sandbox-only To number
+ *   (callScript.ts) chooses how the call is answered.
  */
 export function createCall(ctx: SandboxContext, form: URLSearchParams): SandboxCall {
     const to = nonEmpty(form.get('To'));
@@ -72,14 +75,13 @@ export function createCall(ctx: SandboxContext, form: URLSearchParams): SandboxC
         throw errors.invalidParameter(`Invalid MachineDetection: ${machineDetection}`);
     }
 
-    const now = new Date();
-    const call: SandboxCall = {
-        sid: newSid('CA'),
-        accountSid: ctx.accountSid,
+    const refused = callTestNumberError(from, to);
+    if (refused !== undefined) throw refused;
+
+    const call = newCallRecord(ctx, {
         direction: 'outbound-api',
         to,
         from,
-        status: 'queued',
         // Twilio ignores Twiml when Url is given too.
         url,
         method,
@@ -91,6 +93,43 @@ export function createCall(ctx: SandboxContext, form: URLSearchParams): SandboxC
         timeout,
         record: (form.get('Record') ?? '').toLowerCase() === 'true',
         machineDetection,
+        script: scriptForNumber(to),
+    });
+    ctx.store.calls.add(call);
+    const source = url === null ? 'inline TwiML' : `Url ${loggableUrl(url)}`;
+    ctx.log(`sandbox: ${shortSid(call.sid)} queued → ${maskPhone(to)} (${source})`);
+    startCallLifecycle(ctx, call);
+    return call;
+}
+
+/** What a new call is made of; everything else starts empty. */
+export type NewCall = Pick<
+    SandboxCall,
+    | 'direction'
+    | 'to'
+    | 'from'
+    | 'url'
+    | 'method'
+    | 'twiml'
+    | 'statusCallback'
+    | 'statusCallbackMethod'
+    | 'statusCallbackEvents'
+    | 'timeout'
+    | 'record'
+    | 'machineDetection'
+    | 'script'
+> & { parentCallSid?: string; status?: SandboxCall['status'] };
+
+/** A call record (API-placed, inbound, or a `<Dial>` leg), not stored yet. */
+export function newCallRecord(ctx: SandboxContext, fields: NewCall): SandboxCall {
+    const now = new Date();
+    const status = fields.status ?? 'queued';
+    return {
+        ...fields,
+        sid: newSid('CA'),
+        accountSid: ctx.accountSid,
+        parentCallSid: fields.parentCallSid ?? null,
+        status,
         answeredBy: null,
         dateCreated: now,
         dateUpdated: now,
@@ -99,17 +138,14 @@ export function createCall(ctx: SandboxContext, form: URLSearchParams): SandboxC
         duration: null,
         errorCode: null,
         errorMessage: null,
-        history: [{ status: 'queued', at: now }],
+        history: [{ status, at: now }],
         callbacks: [],
+        transcript: [],
+        conference: null,
     };
-    ctx.store.calls.add(call);
-    const source = url === null ? 'inline TwiML' : `Url ${loggableUrl(url)}`;
-    ctx.log(`sandbox: ${shortSid(call.sid)} queued → ${maskPhone(to)} (${source})`);
-    startCallLifecycle(ctx, call);
-    return call;
 }
 
-/** One page of calls, newest first, filtered as Twilio filters them (no child calls: no `ParentCallSid`). */
+/** One page of calls, newest first, filtered as Twilio filters them (a `<Dial>`'s legs by `ParentCallSid`). */
 export function listCalls(ctx: SandboxContext, { path, query }: RestRequest): Record<string, unknown> {
     const to = query.get('To');
     const from = query.get('From');
@@ -124,7 +160,7 @@ export function listCalls(ctx: SandboxContext, { path, query }: RestRequest): Re
                 (to === null || c.to === to) &&
                 (from === null || c.from === from) &&
                 (status === null || c.status === status) &&
-                parent === null &&
+                (parent === null || c.parentCallSid === parent) &&
                 (started === undefined || started(c.startTime)) &&
                 (ended === undefined || ended(c.endTime)),
         );

@@ -4,6 +4,8 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import type { CallScript } from './callScript';
+import type { TranscriptStep } from './callTranscript';
 
 export const API_VERSION = '2010-04-01';
 
@@ -67,10 +69,18 @@ export interface SandboxMessage {
     readonly callbacks: CallbackAttempt[];
 }
 
+/**
+ * `outbound-api` for a call placed through the API, `inbound` for one to the account's number
+ * (inboundCalls.ts), `outbound-dial` for a leg a `<Dial>` placed (its `parentCallSid` is the caller's).
+ */
+export type CallDirection = 'outbound-api' | 'inbound' | 'outbound-dial';
+
 export interface SandboxCall {
     readonly sid: string;
     readonly accountSid: string;
-    readonly direction: 'outbound-api';
+    readonly direction: CallDirection;
+    /** The call whose `<Dial>` placed this one; `null` otherwise. */
+    readonly parentCallSid: string | null;
     readonly to: string;
     readonly from: string;
     status: CallStatus;
@@ -98,6 +108,12 @@ export interface SandboxCall {
     errorMessage: string | null;
     readonly history: StatusChange<CallStatus>[];
     readonly callbacks: CallbackAttempt[];
+    /** What the caller (and each callee) does, for the call simulator (callScript.ts). */
+    readonly script: CallScript;
+    /** What the call simulator did, step by step (callTranscript.ts). */
+    readonly transcript: TranscriptStep[];
+    /** The conference room the call is in, while it is in one (`<Dial><Conference>`). */
+    conference: string | null;
 }
 
 /** `prefix` + 32 lowercase hex characters, like every Twilio SID. */
@@ -243,7 +259,7 @@ export function callResource(call: SandboxCall): Record<string, unknown> {
         from: call.from,
         from_formatted: formatted(call.from),
         group_sid: null,
-        parent_call_sid: null,
+        parent_call_sid: call.parentCallSid,
         phone_number_sid: null,
         price: null,
         price_unit: 'USD',

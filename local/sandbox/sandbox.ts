@@ -25,6 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { shortSid, type SandboxContext } from './context';
 import { newKeySecret, type ApiKeyType, type NewApiKey } from './credentials';
 import type { InboundSmsResult } from './inbound';
+import { placeInboundCall, type SandboxInboundCall } from './inboundCalls';
 import { receiveSms, type SandboxInboundSms } from './inboundMessages';
 import { createApiKey, revokeApiKey } from './keys';
 import { createLifecycleScheduler } from './lifecycleScheduler';
@@ -43,6 +44,9 @@ export type { PhoneNumberUpdate, SandboxPhoneNumber } from './phoneNumbers';
 export type { ReceivedRequest } from './store';
 export type { SandboxRecording } from './recordings';
 export type { SandboxInboundSms } from './inboundMessages';
+export type { SandboxInboundCall } from './inboundCalls';
+export type { CallScript, CalleeAnswer, RecordInput } from './callScript';
+export type { TranscriptStep } from './callTranscript';
 
 export interface TwilioSandboxOptions {
     accountSid: string;
@@ -95,6 +99,12 @@ export interface TwilioSandbox {
      * to `appUrl`, and each `<Message>` of the TwiML answer recorded and sent as an `outbound-reply`.
      */
     receiveSms(message: SandboxInboundSms): Promise<InboundSmsResult>;
+    /**
+     * A call to one of the account's numbers, as Twilio handles it: recorded as an `inbound` call, the
+     * number's Voice URL (or `url`) fetched signed, its TwiML run with `script` (keys per `<Gather>`,
+     * callees' answers, recordings). Resolves with the finished call and its `transcript`.
+     */
+    placeInboundCall(call: SandboxInboundCall): Promise<Readonly<SandboxCall>>;
     /** Resolves once every scheduled status change and callback has run. */
     idle(): Promise<void>;
     /** Stops the server and abandons pending callbacks. */
@@ -199,6 +209,7 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
         revokeApiKey: (sid) => revokeApiKey(ctx, sid),
         received: () => store.requests(),
         receiveSms: (inbound) => receiveSms(ctx, inbound),
+        placeInboundCall: (inbound) => placeInboundCall(ctx, inbound),
         idle: () => ctx.lifecycles.idle(),
         close() {
             closing ??= (async () => {

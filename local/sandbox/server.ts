@@ -86,7 +86,16 @@ async function handle(ctx: SandboxContext, req: IncomingMessage, res: ServerResp
         : new URLSearchParams();
 
     if (path === '/sandbox' || path.startsWith('/sandbox/')) {
-        send(res, sandboxView(ctx, method, path));
+        send(
+            res,
+            await sandboxView(ctx, {
+                method,
+                path,
+                body: Buffer.concat(chunks).toString('utf8'),
+                contentType,
+                authorization: req.headers.authorization,
+            }),
+        );
         return;
     }
 
