@@ -14,11 +14,13 @@ import type { AppDependencies } from '../shared/platform/dependencies';
 
 // Loaded on first use: not every function needs it on a cold start.
 const inboundMessageModule = lazy(() => import('../shared/webhooks/inboundMessage'));
+const messagingModule = lazy(() => import('../shared/messaging/inbound'));
 const mediaModule = lazy(() => import('../shared/media/inbound'));
 
 /**
  * Twilio's Messaging webhook for an inbound SMS/MMS: replies with the configured text, or with an empty
- * response to the opt-out/opt-in/help keywords that Twilio answers itself.
+ * response to the opt-out/opt-in/help keywords that Twilio answers itself (recording the opt-out or opt-in,
+ * shared/messaging/inbound.ts) and to a sender the loop guard holds back.
  */
 export async function inboundSms(
     request: HttpRequest,
@@ -37,18 +39,33 @@ export async function inboundSms(
         return twimlResponse(await emptyMessagingTwiml());
     }
     context.log(`Inbound message ${sid} from ${maskPhone(webhook.form.get('From'))}`);
+    let recorded: 'created' | 'exists' | 'invalid' | 'not-inbound' | 'unknown' = 'unknown';
     try {
-        const recorded = await inbound.recordInboundMessage(dependencies.ledger(), webhook.form);
+        recorded = await inbound.recordInboundMessage(dependencies.ledger(), webhook.form);
         if (recorded === 'exists')
             context.log(`Inbound message ${sid} was already recorded (a webhook retry)`);
-        if (recorded === 'created' || recorded === 'exists')
-            await queueMedia(webhook.form, dependencies, context);
     } catch (error) {
         // The reply matters more to the sender than our record; the message stays at Twilio to reconcile.
         context.error(
             `Could not record inbound message ${sid}: ${error instanceof Error ? error.message : String(error)}`,
         );
     }
+    if (recorded === 'created' || recorded === 'exists')
+        await queueMedia(webhook.form, dependencies, context);
+    const verdict = await (
+        await messagingModule()
+    ).handleInboundMessaging(
+        {
+            optOuts: dependencies.optOuts,
+            replyWindows: dependencies.replyWindows,
+            ledger: dependencies.ledger,
+            guard: dependencies.config.smsReplyGuard,
+            log: context,
+        },
+        webhook.form,
+        recorded === 'not-inbound' ? 'invalid' : recorded,
+    );
+    if (!verdict.reply) return twimlResponse(await emptyMessagingTwiml());
     return twimlResponse(await smsReplyTwiml(dependencies.config.smsReply, body));
 }
 

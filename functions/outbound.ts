@@ -33,6 +33,8 @@ export async function outbound(item: unknown, context: InvocationContext): Promi
             // visibilityTimeout: a delayed copy of the message.
             requeue: (text, delaySeconds) => deps.enqueueOutbound(text, { delaySeconds }),
             maxAgeMs: deps.config.outboundMaxAgeMs,
+            // An SMS/MMS to a recipient who opted out of its sender is refused here, not by Twilio.
+            optOuts: deps.optOuts(),
         },
     );
 }

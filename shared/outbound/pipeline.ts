@@ -31,6 +31,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Ledger } from '../ledger/contract';
+import type { OptOutStore } from '../messaging/optOuts';
+import { sendUnlessOptedOut } from '../messaging/outbound';
 import {
     decodeQueueItem,
     describeFieldErrors,
@@ -116,6 +118,12 @@ export interface OutboundDependencies {
     maxAgeMs?: number;
     /** How long delayed retries wait (sendErrors.ts {@link DEFAULT_BACKOFF}). */
     backoff?: BackoffPolicy;
+    /**
+     * Who opted out of SMS from which sender: an SMS/MMS to an opted-out recipient ends `failed` (21610)
+     * without a Twilio request, and Twilio's 21610 is recorded (shared/messaging/outbound.ts). Without it
+     * nothing is checked.
+     */
+    optOuts?: OptOutStore;
 }
 
 export interface QueueMessageInfo {
@@ -400,7 +408,11 @@ async function send(
         }
     }
 
-    const created = await createAtTwilio(deps, client, id, request);
+    const created = await sendUnlessOptedOut(
+        deps.optOuts,
+        { id, request, defaults: parseOptions(deps).defaults, now, log },
+        () => createAtTwilio(deps, client, id, request),
+    );
     const firstAttemptAt = claimed.firstAttemptAt;
     if (created.ok) {
         await saveSid(ledger, id, token, created.send, now);

@@ -62,6 +62,11 @@ export interface AppConfig {
     readonly webhookValidation: boolean;
     readonly voiceGreeting: string;
     readonly smsReply: string;
+    /**
+     * `SMS_REPLY_LIMIT` and `SMS_REPLY_WINDOW_SECONDS`: the auto-reply on `/api/sms` stops answering a
+     * sender that has written more than `limit` messages within `windowMs` (shared/messaging/replyGuard.ts).
+     */
+    readonly smsReplyGuard: { readonly limit: number; readonly windowMs: number };
     /** Base URL of a Twilio API stand-in; tests and local runs only. */
     readonly twilioApiUrl: string | undefined;
     /** The storage account holding the outbound queue and the ledger (the Functions host's own). */
@@ -142,6 +147,8 @@ export const DEFAULT_LEDGER_TABLE = 'TwilioLedger';
 export const DEFAULT_OUTBOUND_MAX_AGE_SECONDS = 14_400;
 export const DEFAULT_INBOUND_MEDIA_QUEUE = 'twilio-inbound-media';
 export const DEFAULT_MEDIA_CONTAINER = 'twilio-media';
+export const DEFAULT_SMS_REPLY_LIMIT = 10;
+export const DEFAULT_SMS_REPLY_WINDOW_SECONDS = 60;
 
 const ACCOUNT_SID = /^AC[0-9a-fA-F]{32}$/;
 const API_KEY_SID = /^SK[0-9a-fA-F]{32}$/;
@@ -283,6 +290,22 @@ export function parseConfig(env: Env): AppConfig {
         problems,
     );
 
+    // Twilio blocks a loop at 30 messages in 30 s (14107): the defaults stop well before it.
+    const replyLimit = checkInteger(
+        read('SMS_REPLY_LIMIT'),
+        'SMS_REPLY_LIMIT',
+        DEFAULT_SMS_REPLY_LIMIT,
+        { min: 1, max: 10_000 },
+        problems,
+    );
+    const replyWindowSeconds = checkInteger(
+        read('SMS_REPLY_WINDOW_SECONDS'),
+        'SMS_REPLY_WINDOW_SECONDS',
+        DEFAULT_SMS_REPLY_WINDOW_SECONDS,
+        { min: 1, max: 86_400 },
+        problems,
+    );
+
     const voicemail = voicemailSettings(read, problems);
     const email = emailSettings(read, problems);
 
@@ -302,6 +325,7 @@ export function parseConfig(env: Env): AppConfig {
         webhookValidation: validation === 'on' || validation === 'true',
         voiceGreeting: read('VOICE_GREETING') ?? DEFAULT_VOICE_GREETING,
         smsReply: read('SMS_REPLY') ?? DEFAULT_SMS_REPLY,
+        smsReplyGuard: { limit: replyLimit, windowMs: replyWindowSeconds * 1000 },
         twilioApiUrl,
         storage: storage?.connection,
         outboundQueue,

@@ -15,6 +15,9 @@ import {
 } from './secrets';
 import type { Ledger } from '../ledger/contract';
 import type { LedgerOptions } from '../ledger/table';
+import type { OptOutStore } from '../messaging/optOuts';
+import type { ReplyWindows } from '../messaging/replyGuard';
+import type { MessagingTableOptions } from '../messaging/tableStores';
 import type { EmailSender } from '../voice/email';
 import { lazy } from './lazy';
 import { createContainerClientFactory, createQueueClientFactory, requireStorage } from './storage';
@@ -29,6 +32,10 @@ export interface AppDependencies {
     readonly twilio: TwilioClientFactory;
     /** The message ledger; throws ConfigError on first use when no storage is configured. */
     readonly ledger: () => Ledger;
+    /** Who opted out of SMS from which sender; throws ConfigError on first use without storage. */
+    readonly optOuts: () => OptOutStore;
+    /** The `/api/sms` loop guard's counters; throws ConfigError on first use without storage. */
+    readonly replyWindows: () => ReplyWindows;
     /**
      * Puts a message (JSON text) on the outbound queue; with `delaySeconds`, it stays invisible that long
      * (a delayed retry).
@@ -132,16 +139,57 @@ export function createDependencies(config: AppConfig): AppDependencies {
         );
         sendEmail = async (message) => (await sender())(message);
     }
+    let messaging: MessagingStores | undefined;
+    const getMessaging = (): MessagingStores => (messaging ??= openMessaging(config, storageCredential));
     return {
         config,
         authToken,
         apiKeySecret,
         twilio,
         ledger: getLedger,
+        optOuts: () => getMessaging().optOuts,
+        replyWindows: () => getMessaging().replyWindows,
         enqueueOutbound,
         enqueueInboundMedia,
         mediaContainer,
         sendEmail,
+    };
+}
+
+interface MessagingStores {
+    optOuts: OptOutStore;
+    replyWindows: ReplyWindows;
+}
+
+/**
+ * The opt-out store and the loop guard's counters: Azure Table storage in the ledger's own table
+ * (partitions of their own, shared/messaging/tableStores.ts), whose module and SDK load on first use.
+ *
+ * @throws ConfigError when no storage is configured.
+ */
+function openMessaging(
+    config: AppConfig,
+    storageCredential: () => TokenCredential | undefined,
+): MessagingStores {
+    const storage = requireStorage(config.storage);
+    const options: MessagingTableOptions = {
+        tableName: config.ledgerTable,
+        ...(storage.kind === 'connectionString'
+            ? { connectionString: storage.connectionString }
+            : { tableUrl: storage.tableServiceUrl, credential: storageCredential() }),
+    };
+    const load = lazy(async () => (await import('../messaging/tableStores')).createMessagingTables(options));
+    return {
+        optOuts: {
+            get: async (sender, recipient) => (await load()).optOuts.get(sender, recipient),
+            add: async (optOut) => (await load()).optOuts.add(optOut),
+            remove: async (sender, recipient) => (await load()).optOuts.remove(sender, recipient),
+            list: async (query) => (await load()).optOuts.list(query),
+        },
+        replyWindows: {
+            count: async (from, to, now, windowMs) =>
+                (await load()).replyWindows.count(from, to, now, windowMs),
+        },
     };
 }
 

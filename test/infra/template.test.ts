@@ -192,6 +192,8 @@ const LEFT_AT_DEFAULT: Record<string, string> = {
     TWILIO_WEBHOOK_VALIDATION: 'on: signatures are always checked in Azure',
     VOICE_GREETING: 'text, the operator’s choice',
     SMS_REPLY: 'text, the operator’s choice',
+    SMS_REPLY_LIMIT: '10 messages: well under Twilio’s own loop block (30 in 30 s)',
+    SMS_REPLY_WINDOW_SECONDS: '60 s, with SMS_REPLY_LIMIT',
     LEDGER_STORE_BODY: 'off: bodies are personal data',
     OUTBOUND_MAX_AGE_SECONDS: '4 hours, below Twilio’s own 10-hour queue limit',
     VOICEMAIL_NOTIFY_NUMBER:

@@ -43,6 +43,7 @@ describe('parseConfig', () => {
             webhookValidation: true,
             voiceGreeting: 'Hello World',
             smsReply: DEFAULT_SMS_REPLY,
+            smsReplyGuard: { limit: 10, windowMs: 60_000 },
             twilioApiUrl: undefined,
             storage: undefined,
             outboundQueue: 'twilio-outbound',
@@ -545,6 +546,25 @@ describe('parseConfig: Twilio API keys', () => {
     it('never puts the key secret in an error message', () => {
         const problems = problemsOf({ TWILIO_API_KEY_SECRET: 'very-secret-value-123' });
         expect(problems.join(' ')).not.toContain('very-secret-value-123');
+    });
+});
+
+describe('parseConfig: SMS_REPLY_LIMIT and SMS_REPLY_WINDOW_SECONDS', () => {
+    it('takes whole numbers in range and names the setting otherwise', () => {
+        expect(parseConfig({ SMS_REPLY_LIMIT: '3', SMS_REPLY_WINDOW_SECONDS: '30' }).smsReplyGuard).toEqual({
+            limit: 3,
+            windowMs: 30_000,
+        });
+        for (const bad of ['0', 'ten', '10001', '-1']) {
+            expect(() => parseConfig({ SMS_REPLY_LIMIT: bad })).toThrow(
+                /SMS_REPLY_LIMIT must be a whole number from 1 to 10000/,
+            );
+        }
+        for (const bad of ['0', '1.5', '86401']) {
+            expect(() => parseConfig({ SMS_REPLY_WINDOW_SECONDS: bad })).toThrow(
+                /SMS_REPLY_WINDOW_SECONDS must be a whole number from 1 to 86400/,
+            );
+        }
     });
 });
 
