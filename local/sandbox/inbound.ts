@@ -16,6 +16,11 @@ export interface InboundSmsOptions {
     accountSid: string;
     authToken: string;
     mediaUrls?: readonly string[] | undefined;
+    /**
+     * `MediaContentType{n}` for each of `mediaUrls`, by position; one missing (or the whole list) is guessed
+     * from the URL's extension, `application/octet-stream` without one.
+     */
+    mediaContentTypes?: readonly string[] | undefined;
     messagingServiceSid?: string | undefined;
     /** The URL to sign when the app checks signatures against another origin (its `PUBLIC_BASE_URL`). */
     signatureUrl?: string | undefined;
@@ -72,7 +77,10 @@ export async function simulateInboundSms(options: InboundSmsOptions): Promise<In
 
 /** The webhook parameters Twilio sends for an inbound message. */
 export function inboundSmsParams(
-    options: Pick<InboundSmsOptions, 'from' | 'to' | 'body' | 'accountSid' | 'messagingServiceSid'> & {
+    options: Pick<
+        InboundSmsOptions,
+        'from' | 'to' | 'body' | 'accountSid' | 'messagingServiceSid' | 'mediaContentTypes'
+    > & {
         messageSid: string;
         mediaUrls: readonly string[];
     },
@@ -103,7 +111,7 @@ export function inboundSmsParams(
         ApiVersion: API_VERSION,
     });
     options.mediaUrls.forEach((url, index) => {
-        params[`MediaContentType${index}`] = contentTypeOf(url);
+        params[`MediaContentType${index}`] = options.mediaContentTypes?.[index] ?? contentTypeOf(url);
         params[`MediaUrl${index}`] = url;
     });
     return params;
@@ -129,7 +137,8 @@ function textOfDirect(message: XmlElement): string {
     return message.children.map((child) => (typeof child === 'string' ? child : '')).join('');
 }
 
-function contentTypeOf(url: string): string {
+/** The content type of a media URL, guessed from its extension; `application/octet-stream` without one. */
+export function contentTypeOf(url: string): string {
     const extension = /\.([a-z0-9]+)(?:[?#]|$)/i.exec(url)?.[1]?.toLowerCase();
     const types: Record<string, string> = {
         jpg: 'image/jpeg',

@@ -12,10 +12,11 @@
 import { maskPhone } from '../../shared/platform/redact';
 import { describeRequestError, loggableUrl } from './callbacks';
 import { shortSid, type SandboxContext } from './context';
-import { simulateInboundSms, type InboundSmsResult } from './inbound';
+import { contentTypeOf as guessContentType, simulateInboundSms, type InboundSmsResult } from './inbound';
+import { addMessageMedia, type InboundMediaItem } from './media';
 import { startMessageLifecycle } from './messageLifecycle';
 import { newMessage } from './messages';
-import { SANDBOX_NUMBER, segmentCount } from './resources';
+import { newSid, SANDBOX_NUMBER, segmentCount } from './resources';
 
 export interface SandboxInboundSms {
     /** The app's Messaging webhook, e.g. `http://localhost:7071/api/sms`. */
@@ -24,7 +25,19 @@ export interface SandboxInboundSms {
     /** Default: the sandbox's number, `+15005550006`. */
     to?: string;
     body: string;
+    /** Media URLs sent as they are (`MediaUrl{n}`), e.g. a public image: the app refuses them as foreign. */
     mediaUrls?: readonly string[];
+    /**
+     * Media the sandbox keeps and serves behind Basic auth, as Twilio keeps an MMS's media (media.ts): each
+     * one's `MediaUrl{n}` (after `mediaUrls`) is on the sandbox's origin, its `MediaContentType{n}` the one
+     * given. At most 10 in all.
+     */
+    media?: readonly InboundMediaItem[];
+    /**
+     * The origin a GET of `media` redirects to (`<origin>/media/<MediaSid>`), as Twilio redirects to its CDN;
+     * without it the sandbox serves the bytes itself.
+     */
+    mediaRedirect?: string;
     messagingServiceSid?: string;
     /** The URL to sign when the app checks signatures against another origin (its `PUBLIC_BASE_URL`). */
     signatureUrl?: string;
@@ -37,9 +50,19 @@ export interface SandboxInboundSms {
  */
 export async function receiveSms(ctx: SandboxContext, inbound: SandboxInboundSms): Promise<InboundSmsResult> {
     const to = inbound.to ?? SANDBOX_NUMBER;
-    const mediaUrls = inbound.mediaUrls ?? [];
+    const hosted = inbound.media ?? [];
+    // The SID first: the hosted media's URLs name it.
+    const sid = newSid(hosted.length > 0 || (inbound.mediaUrls ?? []).length > 0 ? 'MM' : 'SM');
+    const mediaUrls = [
+        ...(inbound.mediaUrls ?? []),
+        ...addMessageMedia(ctx, sid, hosted, inbound.mediaRedirect),
+    ];
+    const mediaContentTypes = [
+        ...(inbound.mediaUrls ?? []).map(() => undefined),
+        ...hosted.map((item) => item.contentType),
+    ];
     const now = new Date();
-    const message = newMessage(
+    const created = newMessage(
         ctx.accountSid,
         {
             direction: 'inbound',
@@ -54,6 +77,7 @@ export async function receiveSms(ctx: SandboxContext, inbound: SandboxInboundSms
         },
         now,
     );
+    const message = { ...created, sid };
     ctx.store.messages.add(message);
     const target = `POST ${loggableUrl(inbound.appUrl)}`;
     ctx.log(
@@ -67,6 +91,9 @@ export async function receiveSms(ctx: SandboxContext, inbound: SandboxInboundSms
         accountSid: ctx.accountSid,
         authToken: ctx.authToken,
         mediaUrls,
+        mediaContentTypes: mediaContentTypes.map(
+            (type, index) => type ?? guessContentType(mediaUrls[index] ?? ''),
+        ),
         messagingServiceSid: inbound.messagingServiceSid,
         signatureUrl: inbound.signatureUrl,
         messageSid: message.sid,

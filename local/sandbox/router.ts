@@ -18,6 +18,7 @@ import type { Principal } from './credentials';
 import { errors, TwilioApiError } from './errors';
 import { incomingPhoneNumberRoutes } from './incomingPhoneNumbers';
 import { keyRoutes } from './keys';
+import { resolveMedia } from './media';
 import { messageRoutes } from './messages';
 import { answerRecording, listRecordings, type RecordingFormat } from './recordings';
 import { rateLimitedCreates } from './rateLimit';
@@ -99,7 +100,8 @@ const CALL_RECORDING_PATH = new RegExp(
 );
 
 function resolve(path: string): ResolvedPath | undefined {
-    return resolveRecordings(path) ?? resolveResource(path);
+    // A message's Media before Messages: its paths are deeper than `{Collection}/{Sid}.json` (media.ts).
+    return resolveMedia(path) ?? resolveRecordings(path) ?? resolveResource(path);
 }
 
 function resolveResource(path: string): ResolvedPath | undefined {
