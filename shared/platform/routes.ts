@@ -25,6 +25,9 @@ export const ROUTES = {
     recording: 'recordings/{sid}',
     /** An inbound MMS's media item `n`, as copied to Blob storage (shared/media/serve.ts). */
     messageMedia: 'messages/{id}/media/{n}',
+    /** Opt-outs: the list (GET), and one (PUT, DELETE) by sender and recipient (shared/api/optOuts.ts). */
+    optOuts: 'opt-outs',
+    optOut: 'opt-outs/{sender}/{recipient}',
 } as const;
 
 export type Route = (typeof ROUTES)[keyof typeof ROUTES];

@@ -1,11 +1,14 @@
 import { registrations, triggerOf } from '../support/functionsCore';
 
+import { addOptOut, addOptOutOptions } from '../../functions/addOptOut';
 import { getMessage, getMessageOptions } from '../../functions/getMessage';
 import { getMessageMedia, getMessageMediaOptions } from '../../functions/getMessageMedia';
 import { getRecording, getRecordingOptions } from '../../functions/getRecording';
 import { inboundSms, inboundSmsOptions } from '../../functions/inboundSms';
 import { listMessages, listMessagesOptions } from '../../functions/listMessages';
+import { listOptOuts, listOptOutsOptions } from '../../functions/listOptOuts';
 import { openApi, openApiOptions } from '../../functions/openApi';
+import { removeOptOut, removeOptOutOptions } from '../../functions/removeOptOut';
 import { sendCall, sendCallOptions } from '../../functions/sendCall';
 import { sendMessage, sendMessageOptions } from '../../functions/sendMessage';
 import { status, statusOptions } from '../../functions/status';
@@ -34,6 +37,9 @@ describe('queue triggers are pinned', () => {
     it('every registered function is pinned here', () => {
         expect(registrations.map((r) => r.metadata.name).sort()).toEqual(
             [
+                'addOptOut',
+                'listOptOuts',
+                'removeOptOut',
                 'getMessage',
                 'getMessageMedia',
                 'inboundMedia',
@@ -70,6 +76,10 @@ describe('HTTP routes are pinned (a change here is a security review)', () => {
         ['getRecording', 'recordings/{sid}', ['get'], 'function'],
         // The API's description only (no data, no secret), so a connector or API Management can import it by URL.
         ['openApi', 'openapi/{document}', ['get'], 'anonymous'],
+        // Opt-outs are phone numbers: the list, an addition and a removal are all behind the function key.
+        ['listOptOuts', 'opt-outs', ['get'], 'function'],
+        ['addOptOut', 'opt-outs/{sender}/{recipient}', ['put'], 'function'],
+        ['removeOptOut', 'opt-outs/{sender}/{recipient}', ['delete'], 'function'],
     ])('%s is registered on /api/%s for %j with authLevel %s', (name, route, methods, authLevel) => {
         const trigger = triggerOf(name);
         expect(trigger).toMatchObject({ type: 'httpTrigger', direction: 'in', route, authLevel });
@@ -107,6 +117,9 @@ describe('every HTTP route comes from ROUTES (shared/platform/routes.ts)', () =>
         ['listMessages', listMessages, listMessagesOptions, ROUTES.messages],
         ['getRecording', getRecording, getRecordingOptions, ROUTES.recording],
         ['openApi', openApi, openApiOptions, ROUTES.openApi],
+        ['listOptOuts', listOptOuts, listOptOutsOptions, ROUTES.optOuts],
+        ['addOptOut', addOptOut, addOptOutOptions, ROUTES.optOut],
+        ['removeOptOut', removeOptOut, removeOptOutOptions, ROUTES.optOut],
     ] as const;
 
     it.each(http)(

@@ -1,0 +1,169 @@
+/**
+ * The HTTP API's opt-outs (function key): list them, remove one (the recipient asked to be texted again
+ * some other way, or an opt-out was recorded by mistake), and add one by hand (an import from Twilio's
+ * opt-out list, a request made by phone).
+ *
+ * - `GET /api/opt-outs?sender=&recipient=&pageSize=&continuationToken=`: 200 `{optOuts, continuationToken?,
+ *   nextPageUrl?}` in key order (sender, then recipient); `pageSize` 1-1000, default 50.
+ * - `PUT /api/opt-outs/{sender}/{recipient}`: 201 with the new opt-out (source `api`), or 200 with the one
+ *   already recorded (kept as it was: the first opt-out's date and source stay). An optional JSON body
+ *   `{"since": "<ISO 8601>"}` dates an imported opt-out.
+ * - `DELETE /api/opt-outs/{sender}/{recipient}`: 204, or 404 when there was none.
+ *
+ * A sender is an E.164 number, a short code or a Messaging Service SID; a recipient an E.164 number
+ * (shared/messaging/optOuts.ts). Anything else is a 400 naming the parameter at fault. Phone numbers are the
+ * API's to show (it is function-key protected); nothing here logs them.
+ */
+
+import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import {
+    canonicalRecipient,
+    canonicalSender,
+    MAX_OPT_OUT_PAGE_SIZE,
+    MSG_BAD_RECIPIENT,
+    MSG_BAD_SENDER,
+    OptOutQueryError,
+    type OptOut,
+    type OptOutStore,
+} from '../messaging/optOuts';
+import { readLimitedBody } from '../platform/httpBody';
+import { badRequest, type FieldError } from './fields';
+
+export const DEFAULT_OPT_OUT_PAGE_SIZE = 50;
+/** A PUT body holds one date at most. */
+export const MAX_OPT_OUT_BODY_BYTES = 1024;
+
+/** GET /api/opt-outs: opt-outs filtered by sender and/or recipient, paged. */
+export async function listOptOuts(request: HttpRequest, store: OptOutStore): Promise<HttpResponseInit> {
+    const query = request.query;
+    const errors: FieldError[] = [];
+    const sender = query.get('sender') ?? undefined;
+    if (sender !== undefined && canonicalSender(sender) === undefined) {
+        errors.push({ field: 'sender', message: MSG_BAD_SENDER });
+    }
+    const recipient = query.get('recipient') ?? undefined;
+    if (recipient !== undefined && canonicalRecipient(recipient) === undefined) {
+        errors.push({ field: 'recipient', message: MSG_BAD_RECIPIENT });
+    }
+    let pageSize = DEFAULT_OPT_OUT_PAGE_SIZE;
+    const size = query.get('pageSize');
+    if (size !== null) {
+        pageSize = /^\d{1,4}$/.test(size) ? Number(size) : NaN;
+        if (!(pageSize >= 1 && pageSize <= MAX_OPT_OUT_PAGE_SIZE)) {
+            errors.push({
+                field: 'pageSize',
+                message: `must be a whole number from 1 to ${String(MAX_OPT_OUT_PAGE_SIZE)}`,
+            });
+        }
+    }
+    const continuationToken = query.get('continuationToken') ?? undefined;
+    if (errors.length > 0) return badRequest(errors);
+
+    let page;
+    try {
+        page = await store.list({
+            ...(sender === undefined ? {} : { sender }),
+            ...(recipient === undefined ? {} : { recipient }),
+            pageSize,
+            ...(continuationToken === undefined ? {} : { continuationToken }),
+        });
+    } catch (error) {
+        if (error instanceof OptOutQueryError)
+            return badRequest([{ field: error.field, message: error.message }]);
+        throw error;
+    }
+    const body: Record<string, unknown> = { optOuts: page.items.map(toView) };
+    if (page.continuationToken !== undefined) {
+        const next = new URL(request.url);
+        next.searchParams.set('continuationToken', page.continuationToken);
+        body.continuationToken = page.continuationToken;
+        body.nextPageUrl = next.toString();
+    }
+    return { status: 200, jsonBody: body };
+}
+
+/** The route's `{sender}` and `{recipient}`, canonical, or the 400 naming the one at fault. */
+function pathAddresses(
+    params: Readonly<Record<string, string | undefined>>,
+): { ok: true; sender: string; recipient: string } | { ok: false; response: HttpResponseInit } {
+    const sender = canonicalSender(params.sender);
+    const recipient = canonicalRecipient(params.recipient);
+    const errors: FieldError[] = [];
+    if (sender === undefined) errors.push({ field: 'sender', message: MSG_BAD_SENDER });
+    if (recipient === undefined) errors.push({ field: 'recipient', message: MSG_BAD_RECIPIENT });
+    return sender === undefined || recipient === undefined
+        ? { ok: false, response: badRequest(errors) }
+        : { ok: true, sender, recipient };
+}
+
+/** DELETE /api/opt-outs/{sender}/{recipient}: 204 when removed, 404 when there was none. */
+export async function removeOptOut(
+    params: Readonly<Record<string, string | undefined>>,
+    store: OptOutStore,
+): Promise<HttpResponseInit> {
+    const path = pathAddresses(params);
+    if (!path.ok) return path.response;
+    const removed = await store.remove(path.sender, path.recipient);
+    if (removed === 'absent') {
+        return {
+            status: 404,
+            jsonBody: { error: 'not_found', sender: path.sender, recipient: path.recipient },
+        };
+    }
+    return { status: 204 };
+}
+
+/**
+ * PUT /api/opt-outs/{sender}/{recipient}: records an opt-out (source `api`); 201 with it, or 200 with the
+ * one already recorded. The body, when there is one, is `{"since": "<ISO 8601 time>"}` (not in the future).
+ */
+export async function addOptOut(
+    request: HttpRequest,
+    store: OptOutStore,
+    now: () => Date = () => new Date(),
+): Promise<HttpResponseInit> {
+    const path = pathAddresses(request.params);
+    if (!path.ok) return path.response;
+    const read = await readLimitedBody(request, MAX_OPT_OUT_BODY_BYTES);
+    if (!read.ok) return read.response;
+    const at = now();
+    let since = at.toISOString();
+    if (read.text.trim() !== '') {
+        let body: unknown;
+        try {
+            body = JSON.parse(read.text);
+        } catch {
+            return badRequest([{ field: '(body)', message: 'must be a JSON object, or empty' }]);
+        }
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+            return badRequest([{ field: '(body)', message: 'must be a JSON object, or empty' }]);
+        }
+        const { since: given, ...rest } = body as Record<string, unknown>;
+        const errors: FieldError[] = Object.keys(rest).map((field) => ({
+            field,
+            message: 'is not a field of an opt-out (only since)',
+        }));
+        if (given !== undefined) {
+            const ms =
+                typeof given === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(given) ? Date.parse(given) : NaN;
+            if (!(ms >= 0 && ms <= at.getTime())) {
+                errors.push({ field: 'since', message: 'must be an ISO 8601 time from 1970 up to now' });
+            } else {
+                since = new Date(ms).toISOString();
+            }
+        }
+        if (errors.length > 0) return badRequest(errors);
+    }
+    const optOut: OptOut = { sender: path.sender, recipient: path.recipient, since, source: 'api' };
+    const added = await store.add(optOut);
+    if (added === 'created') return { status: 201, jsonBody: toView(optOut) };
+    const existing = await store.get(path.sender, path.recipient);
+    // Removed between the two requests: what this request asked for is then not recorded; say so plainly.
+    if (existing === undefined) return { status: 409, jsonBody: { error: 'changed_concurrently' } };
+    return { status: 200, jsonBody: toView(existing) };
+}
+
+/** An opt-out as the API shows it. */
+export function toView(optOut: OptOut): Record<string, unknown> {
+    return { ...optOut };
+}
