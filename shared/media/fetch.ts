@@ -4,8 +4,8 @@
  * short-lived pre-signed URL on Twilio's CDN (`mms.twiliocdn.com`, an S3 origin before), which needs no
  * credentials.
  *
- * - **Redirects by hand** (`redirect: 'manual'`), at most {@link MAX_REDIRECTS}, `https` only (or the
- *   stand-in's own scheme on loopback): the `Authorization` header goes to the media URL's own origin
+ * - **Redirects by hand** (`redirect: 'manual'`), at most {@link MAX_REDIRECTS}, never from https to
+ *   plain http (an http media URL can only be the configured `TWILIO_API_URL` stand-in's): the `Authorization` header goes to the media URL's own origin
  *   and never to another one. The pre-signed URL carries its own authorisation; Basic credentials there
  *   would be a leak of the account's key to a third party. Not left to `fetch`'s own redirect handling,
  *   whose stripping of `Authorization` across origins is recent in Node's undici, and is the one property
@@ -160,7 +160,7 @@ export async function deleteMedia(
 
 /**
  * `url` fetched, following redirects by hand: `authorization` only on requests to `url`'s own origin; a
- * redirect to a non-https origin is refused, except to the same origin (a loopback stand-in over http).
+ * redirect from https to anything but https is refused.
  */
 async function follow(
     doFetch: typeof fetch,
@@ -181,7 +181,8 @@ async function follow(
         if (location === null || hop >= MAX_REDIRECTS)
             throw new MediaRedirectError('too many or empty redirects');
         const next = new URL(location, current);
-        if (next.protocol !== 'https:' && next.origin !== origin) {
+        // Never from https down to plain http; an http media URL is the configured stand-in's (tests, npm start).
+        if (next.protocol !== 'https:' && !(next.protocol === 'http:' && new URL(url).protocol === 'http:')) {
             throw new MediaRedirectError('a redirect to a non-https URL');
         }
         current = next.href;
