@@ -29,6 +29,13 @@ import { MAX_API_BODY_BYTES } from './send';
 import { MAX_FILTER_VALUE } from '../ledger/contract';
 import { MAX_BODY_LENGTH, MAX_MEDIA_URLS, MAX_REPORTED_ERRORS } from '../outbound/message';
 import { ROUTES, type Route } from '../platform/routes';
+import { DEFAULT_OPT_OUT_PAGE_SIZE } from './optOuts';
+import {
+    MAX_OPT_OUT_PAGE_SIZE,
+    MSG_BAD_RECIPIENT,
+    MSG_BAD_SENDER,
+    OPT_OUT_SOURCES,
+} from '../messaging/optOuts';
 
 /** A JSON Schema object (the shared subset above). */
 export type JsonSchema = { [keyword: string]: unknown };
@@ -79,7 +86,7 @@ export interface ExampleDoc {
 export interface ApiOperation {
     /** PascalCase: the connector's action name and API Management's operation name. */
     operationId: string;
-    method: 'get' | 'post' | 'delete';
+    method: 'get' | 'post' | 'put' | 'delete';
     route: Route;
     tag: string;
     /** Sentence case, as a connector titles an action. */
@@ -97,6 +104,11 @@ export interface ApiOperation {
 export const TAGS: readonly { name: string; description: string }[] = [
     { name: 'Messages', description: 'Send SMS/MMS, and read the ledger of messages and calls.' },
     { name: 'Calls', description: 'Place outbound calls.' },
+    {
+        name: 'Opt-outs',
+        description:
+            'Who opted out of SMS from which sender (a number, short code or Messaging Service): sends to them are refused with 21610 before Twilio is asked.',
+    },
 ];
 
 // ---- Request body fields: titles and descriptions of the zod schemas' properties ----------------------
@@ -447,6 +459,75 @@ export const RESPONSE_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
         required: ['error', 'id', 'message'],
         properties: { error: errorCode('idempotency_key_reused'), id: idProperty, message: messageProperty },
     },
+    OptOut: {
+        type: 'object',
+        title: 'Opt-out',
+        required: ['sender', 'recipient', 'since', 'source'],
+        properties: {
+            sender: {
+                type: 'string',
+                title: 'Sender',
+                description: 'The number, short code or Messaging Service SID (MG…) the opt-out applies to.',
+            },
+            recipient: {
+                type: 'string',
+                title: 'Recipient',
+                description: 'The E.164 number that opted out.',
+            },
+            since: {
+                type: 'string',
+                format: 'date-time',
+                title: 'Since',
+                description: 'When it was recorded.',
+            },
+            source: {
+                type: 'string',
+                enum: [...OPT_OUT_SOURCES],
+                title: 'Source',
+                description:
+                    "keyword (STOP, …), OptOutType (a Messaging Service's Advanced Opt-Out), twilio-21610 (Twilio refused a send) or api.",
+            },
+            cause: {
+                type: 'string',
+                title: 'Cause',
+                description: 'The inbound message SID or the outbound id that caused it.',
+            },
+        },
+    },
+    OptOutList: {
+        type: 'object',
+        title: 'Opt-outs',
+        required: ['optOuts'],
+        properties: {
+            optOuts: {
+                type: 'array',
+                title: 'Opt-outs',
+                description: 'By sender, then recipient.',
+                items: { $ref: 'OptOut' },
+            },
+            continuationToken: {
+                type: 'string',
+                title: 'Continuation Token',
+                description: 'Present when more may follow: pass it back with the same query.',
+            },
+            nextPageUrl: {
+                type: 'string',
+                format: 'uri',
+                title: 'Next Page URL',
+                description: 'This query with the continuation token (add the function key).',
+            },
+        },
+    },
+    OptOutNotFound: {
+        type: 'object',
+        title: 'Not Found',
+        required: ['error', 'sender', 'recipient'],
+        properties: {
+            error: errorCode('not_found'),
+            sender: { type: 'string', title: 'Sender', description: 'The sender asked for.' },
+            recipient: { type: 'string', title: 'Recipient', description: 'The recipient asked for.' },
+        },
+    },
     QueueUnavailable: {
         type: 'object',
         title: 'Queue Unavailable',
@@ -527,6 +608,24 @@ export const OTHER_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
 const RECIPIENT = '+15557654321';
 const MSG_SMS_ADDRESS =
     'must be an E.164 phone number: + and 8 to 15 digits, e.g. +15551234567, or whatsapp:+<E.164>';
+
+const OPT_OUT_SENDER: ParameterDoc = {
+    name: 'sender',
+    in: 'path',
+    required: true,
+    title: 'Sender',
+    description: `The number, short code or Messaging Service SID the opt-out applies to: it ${MSG_BAD_SENDER}.`,
+    schema: { type: 'string', minLength: 3, maxLength: 34 },
+};
+const OPT_OUT_RECIPIENT: ParameterDoc = {
+    name: 'recipient',
+    in: 'path',
+    required: true,
+    title: 'Recipient',
+    description: `The number that opted out: it ${MSG_BAD_RECIPIENT}.`,
+    schema: { type: 'string', minLength: 8, maxLength: 16 },
+};
+const OPT_OUT_EXAMPLE = { sender: '+15551230000', recipient: '+15557650001' };
 
 /** Every operation of the API, in the order the documents list them. */
 export const OPERATIONS: readonly ApiOperation[] = [
@@ -796,6 +895,142 @@ export const OPERATIONS: readonly ApiOperation[] = [
                         },
                     ],
                 },
+            },
+        ],
+    },
+    {
+        operationId: 'ListOptOuts',
+        method: 'get',
+        route: ROUTES.optOuts,
+        tag: 'Opt-outs',
+        summary: 'List opt-outs',
+        description:
+            'Who opted out of SMS from which sender, by sender and/or recipient, a page at a time (docs/opt-outs.md).',
+        visibility: 'important',
+        parameters: [
+            {
+                ...OPT_OUT_SENDER,
+                in: 'query',
+                required: false,
+                description: 'Only opt-outs for this sender.',
+            },
+            {
+                ...OPT_OUT_RECIPIENT,
+                in: 'query',
+                required: false,
+                description: 'Only opt-outs of this number (E.164).',
+            },
+            {
+                name: 'pageSize',
+                in: 'query',
+                required: false,
+                title: 'Limit',
+                description: `At most this many per page (1 to ${String(MAX_OPT_OUT_PAGE_SIZE)}, default ${String(DEFAULT_OPT_OUT_PAGE_SIZE)}).`,
+                schema: {
+                    type: 'integer',
+                    minimum: 1,
+                    maximum: MAX_OPT_OUT_PAGE_SIZE,
+                    default: DEFAULT_OPT_OUT_PAGE_SIZE,
+                },
+                visibility: 'advanced',
+            },
+            {
+                name: 'continuationToken',
+                in: 'query',
+                required: false,
+                title: 'Continuation Token',
+                description: 'From the previous page, to get the next one.',
+                schema: { type: 'string' },
+                visibility: 'advanced',
+            },
+        ],
+        responses: {
+            200: { description: 'A page of opt-outs.', schema: 'OptOutList' },
+            400: {
+                description: 'An invalid sender, recipient, page size or continuation token, named.',
+                schema: 'InvalidRequest',
+            },
+            ...COMMON_RESPONSES,
+        },
+        examples: [
+            {
+                name: 'bySender',
+                summary: "One number's opt-outs, 20 at a time",
+                parameters: { sender: OPT_OUT_EXAMPLE.sender, pageSize: 20 },
+                status: 200,
+            },
+            {
+                name: 'invalidRecipient',
+                summary: 'A recipient that is not an E.164 number',
+                parameters: { recipient: '5557650001' },
+                status: 400,
+                response: {
+                    error: 'invalid_request',
+                    errors: [{ field: 'recipient', message: MSG_BAD_RECIPIENT }],
+                },
+            },
+        ],
+    },
+    {
+        operationId: 'AddOptOut',
+        method: 'put',
+        route: ROUTES.optOut,
+        tag: 'Opt-outs',
+        summary: 'Add an opt-out',
+        description:
+            'Records that the recipient opted out of SMS from the sender (source api): an import from Twilio’s opt-out list, or a request made another way. 201, or 200 with the opt-out already recorded. An optional JSON body {"since": "<ISO 8601>"} dates an import.',
+        visibility: 'important',
+        parameters: [OPT_OUT_SENDER, OPT_OUT_RECIPIENT],
+        responses: {
+            201: { description: 'Recorded.', schema: 'OptOut' },
+            200: { description: 'Already recorded: the first opt-out, as it was.', schema: 'OptOut' },
+            400: { description: 'An invalid sender, recipient or body, named.', schema: 'InvalidRequest' },
+            413: { description: 'The body is over 1024 bytes.', schema: 'PayloadTooLarge' },
+            ...COMMON_RESPONSES,
+        },
+        examples: [
+            {
+                name: 'added',
+                summary: 'A recipient who asked by phone',
+                parameters: OPT_OUT_EXAMPLE,
+                status: 201,
+            },
+            {
+                name: 'invalidSender',
+                summary: 'A sender that cannot have opt-outs',
+                parameters: { sender: 'whatsapp:+15551230000', recipient: OPT_OUT_EXAMPLE.recipient },
+                status: 400,
+                response: {
+                    error: 'invalid_request',
+                    errors: [{ field: 'sender', message: MSG_BAD_SENDER }],
+                },
+            },
+        ],
+    },
+    {
+        operationId: 'RemoveOptOut',
+        method: 'delete',
+        route: ROUTES.optOut,
+        tag: 'Opt-outs',
+        summary: 'Remove an opt-out',
+        description:
+            'Lifts an opt-out, so sends from the sender to the recipient go to Twilio again (Twilio still refuses them with 21610 while its own opt-out stands: the recipient lifts that by texting START).',
+        visibility: 'important',
+        parameters: [OPT_OUT_SENDER, OPT_OUT_RECIPIENT],
+        responses: {
+            204: { description: 'Removed.' },
+            400: { description: 'An invalid sender or recipient, named.', schema: 'InvalidRequest' },
+            404: { description: 'There was no such opt-out.', schema: 'OptOutNotFound' },
+            ...COMMON_RESPONSES,
+        },
+        examples: [
+            { name: 'removed', summary: 'The opt-out added above', parameters: OPT_OUT_EXAMPLE, status: 204 },
+            {
+                name: 'unknown',
+                summary: 'A recipient who never opted out',
+                parameters: { sender: OPT_OUT_EXAMPLE.sender, recipient: '+15557650002' },
+                status: 404,
+                response: { error: 'not_found', sender: OPT_OUT_EXAMPLE.sender, recipient: '+15557650002' },
             },
         ],
     },

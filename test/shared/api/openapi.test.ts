@@ -298,6 +298,9 @@ describe('the OpenAPI 3 document', () => {
             `GET /${ROUTES.messages} ListMessages`,
             `POST /${ROUTES.calls} PlaceCall`,
             `GET /messages/{id} GetMessage`,
+            `GET /${ROUTES.optOuts} ListOptOuts`,
+            `PUT /opt-outs/{sender}/{recipient} AddOptOut`,
+            `DELETE /opt-outs/{sender}/{recipient} RemoveOptOut`,
         ]);
         expect((document.components as Json).securitySchemes).toMatchObject({
             functionKey: { type: 'apiKey', in: 'header', name: 'x-functions-key' },
