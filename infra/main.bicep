@@ -48,6 +48,19 @@ param twilioMessagingServiceSid string = ''
 param outboundQueueName string = 'twilio-outbound'
 
 @minLength(3)
+@maxLength(56)
+@description('Inbound MMS media copy jobs; its poison queue is this name followed by -poison.')
+param inboundMediaQueueName string = 'twilio-inbound-media'
+
+@minLength(3)
+@maxLength(63)
+@description('Blob container inbound MMS media are copied to (private).')
+param mediaContainerName string = 'twilio-media'
+
+@description('Delete each inbound media item at Twilio once it is copied.')
+param deleteMediaAfterCopy bool = false
+
+@minLength(3)
 @maxLength(63)
 @description('Ledger table.')
 param ledgerTableName string = 'TwilioLedger'
@@ -126,6 +139,8 @@ module storage 'app/storage.bicep' = {
     deploymentContainerName: 'app-package-${resourceToken}'
     outboundQueueName: outboundQueueName
     ledgerTableName: ledgerTableName
+    inboundMediaQueueName: inboundMediaQueueName
+    mediaContainerName: mediaContainerName
   }
 }
 
@@ -195,6 +210,9 @@ module api 'app/function.bicep' = {
     twilioMessagingServiceSid: twilioMessagingServiceSid
     outboundQueueName: storage.outputs.outboundQueueName
     ledgerTableName: storage.outputs.ledgerTableName
+    inboundMediaQueueName: storage.outputs.inboundMediaQueueName
+    mediaContainerName: storage.outputs.mediaContainerName
+    deleteMediaAfterCopy: deleteMediaAfterCopy
   }
   // The host and the app's own clients need their roles from their first start.
   dependsOn: [rbac]
@@ -226,6 +244,8 @@ output AZURE_KEY_VAULT_NAME string = vault.outputs.name
 output KEY_VAULT_URL string = vault.outputs.uri
 output OUTBOUND_QUEUE string = outboundQueueName
 output LEDGER_TABLE string = ledgerTableName
+output INBOUND_MEDIA_QUEUE string = inboundMediaQueueName
+output MEDIA_CONTAINER string = mediaContainerName
 output TWILIO_AUTH_TOKEN_SECRET_NAME string = authTokenSecretName
 output FUNCTION_APP_URL string = api.outputs.url
 output TWILIO_VOICE_URL string = '${api.outputs.url}/api/voice'

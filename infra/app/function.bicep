@@ -20,6 +20,9 @@ param twilioFromNumber string
 param twilioMessagingServiceSid string
 param outboundQueueName string
 param ledgerTableName string
+param inboundMediaQueueName string
+param mediaContainerName string
+param deleteMediaAfterCopy bool
 
 resource plan 'Microsoft.Web/serverfarms@2025-03-01' = {
   name: planName
@@ -120,6 +123,10 @@ resource appSettings 'Microsoft.Web/sites/config@2025-03-01' = {
       TWILIO_MESSAGING_SERVICE_SID: twilioMessagingServiceSid
       OUTBOUND_QUEUE: outboundQueueName
       LEDGER_TABLE: ledgerTableName
+      // Inbound MMS media: copy jobs, the container (Storage Blob Data Owner covers it), delete at Twilio.
+      INBOUND_MEDIA_QUEUE: inboundMediaQueueName
+      MEDIA_CONTAINER: mediaContainerName
+      DELETE_MEDIA_AFTER_COPY: deleteMediaAfterCopy ? 'true' : 'false'
       PUBLIC_BASE_URL: 'https://${site.properties.defaultHostName}'
       APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=${identityClientId}'

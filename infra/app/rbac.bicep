@@ -1,6 +1,7 @@
 // Least-privilege data-plane roles. The app's identity gets exactly what the host and the app do:
 //   blob     the host's own state and the Flex Consumption deployment package  -> Storage Blob Data Owner
-//            (what the Functions host documents for an identity-based AzureWebJobsStorage)
+//            (what the Functions host documents for an identity-based AzureWebJobsStorage); the same
+//            role covers the media container (inbound MMS media: read, write, list, delete)
 //   queue    send (API), receive/delete (trigger), create the poison queue      -> Storage Queue Data Contributor
 //   table    ledger read/write                                                  -> Storage Table Data Contributor
 //   secrets  get the Twilio auth token / API key secret                         -> Key Vault Secrets User

@@ -1,4 +1,5 @@
-// The host's storage account, which also holds the outbound queue, its poison queue and the ledger table.
+// The host's storage account, which also holds the outbound queue, its poison queue, the ledger table, and
+// the inbound media: their copy-job queue (and its poison queue) and the private media container.
 // Shared keys are off: every client (host, app, deployment) signs in with Entra ID.
 param name string
 param location string
@@ -6,6 +7,8 @@ param tags object
 param deploymentContainerName string
 param outboundQueueName string
 param ledgerTableName string
+param inboundMediaQueueName string
+param mediaContainerName string
 
 resource account 'Microsoft.Storage/storageAccounts@2025-01-01' = {
   name: name
@@ -40,6 +43,13 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   properties: { publicAccess: 'None' }
 }
 
+// Inbound MMS media copied from Twilio (GET /api/messages/{id}/media/{n} serves them with a function key).
+resource mediaContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-01-01' = {
+  parent: blobs
+  name: mediaContainerName
+  properties: { publicAccess: 'None' }
+}
+
 resource queues 'Microsoft.Storage/storageAccounts/queueServices@2025-01-01' = {
   parent: account
   name: 'default'
@@ -57,6 +67,17 @@ resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@202
   name: '${outboundQueueName}-poison'
 }
 
+resource inboundMediaQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2025-01-01' = {
+  parent: queues
+  name: inboundMediaQueueName
+}
+
+// As for the outbound queue: the media poison trigger records dead-lettered jobs from the start.
+resource inboundMediaPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2025-01-01' = {
+  parent: queues
+  name: '${inboundMediaQueueName}-poison'
+}
+
 resource tables 'Microsoft.Storage/storageAccounts/tableServices@2025-01-01' = {
   parent: account
   name: 'default'
@@ -72,3 +93,5 @@ output deploymentContainerUrl string = '${account.properties.primaryEndpoints.bl
 output outboundQueueName string = outboundQueue.name
 output poisonQueueName string = poisonQueue.name
 output ledgerTableName string = ledgerTable.name
+output inboundMediaQueueName string = inboundMediaQueue.name
+output mediaContainerName string = mediaContainer.name

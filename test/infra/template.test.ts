@@ -11,7 +11,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
+    DEFAULT_INBOUND_MEDIA_QUEUE,
     DEFAULT_LEDGER_TABLE,
+    DEFAULT_MEDIA_CONTAINER,
     DEFAULT_OUTBOUND_QUEUE,
     DEFAULT_SECRET_NAME,
     parseConfig,
@@ -76,6 +78,7 @@ const ROLES: Record<string, { name: string; dataActions: string[]; actions?: str
     'b7e6dc6d-f1e8-4753-8033-0f276bb0955b': {
         name: 'Storage Blob Data Owner',
         dataActions: ['Microsoft.Storage/storageAccounts/blobServices/containers/blobs/*'],
+        actions: ['Microsoft.Storage/storageAccounts/blobServices/containers/*'],
     },
     'ba92f5b4-2d11-453d-a403-e96b0029c9fe': {
         name: 'Storage Blob Data Contributor',
@@ -84,6 +87,11 @@ const ROLES: Record<string, { name: string; dataActions: string[]; actions?: str
             'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read',
             'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write',
             'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action',
+        ],
+        actions: [
+            'Microsoft.Storage/storageAccounts/blobServices/containers/delete',
+            'Microsoft.Storage/storageAccounts/blobServices/containers/read',
+            'Microsoft.Storage/storageAccounts/blobServices/containers/write',
         ],
     },
     '974c5e8b-45b9-4653-ba55-5f855dd0fb88': {
@@ -123,15 +131,35 @@ const ROLES: Record<string, { name: string; dataActions: string[]; actions?: str
     },
 };
 
-/** What the host and the app do against each resource, and the data action each needs. */
-const APP_OPERATIONS: { what: string; resource: 'storage' | 'vault' | 'insights'; dataAction: string }[] = [
+/**
+ * What the host and the app do against each resource, and the data action each needs (or, for the media
+ * container's create-if-missing, the control action Azure checks on that data-plane call).
+ */
+const APP_OPERATIONS: {
+    what: string;
+    resource: 'storage' | 'vault' | 'insights';
+    dataAction?: string;
+    action?: string;
+}[] = [
     ...['read', 'write', 'delete'].map((verb) => ({
         what: `host blob ${verb} (AzureWebJobsStorage state, deployment package)`,
         resource: 'storage' as const,
         dataAction: `Microsoft.Storage/storageAccounts/blobServices/containers/blobs/${verb}`,
     })),
+    // The media container (MEDIA_CONTAINER): upload, existence and size check, serve, list for the poison
+    // record; container create on first use.
+    ...['read', 'write', 'add/action'].map((verb) => ({
+        what: `media blob ${verb} (inboundMedia, getMessageMedia, inboundMediaPoison)`,
+        resource: 'storage' as const,
+        dataAction: `Microsoft.Storage/storageAccounts/blobServices/containers/blobs/${verb}`,
+    })),
     {
-        what: 'queue send (POST /api/messages, /api/calls)',
+        what: 'media container create-if-missing (the first media copy)',
+        resource: 'storage',
+        action: 'Microsoft.Storage/storageAccounts/blobServices/containers/write',
+    },
+    {
+        what: 'queue send (POST /api/messages, /api/calls, the media copy job from /api/sms)',
         resource: 'storage',
         dataAction: 'Microsoft.Storage/storageAccounts/queueServices/queues/messages/add/action',
     },
@@ -181,6 +209,9 @@ const SET_BY_TEMPLATE = [
     'OUTBOUND_QUEUE',
     'LEDGER_TABLE',
     'PUBLIC_BASE_URL',
+    'INBOUND_MEDIA_QUEUE',
+    'MEDIA_CONTAINER',
+    'DELETE_MEDIA_AFTER_COPY',
 ];
 const SET_WITH_API_KEY = ['TWILIO_API_KEY_SID', 'TWILIO_API_KEY_SECRET_NAME'];
 const SET_BY_PLATFORM: Record<string, string> = {
@@ -282,12 +313,16 @@ function roleGuid(assignment: Deployed): string {
     return (id.split('/').pop() ?? '').toLowerCase();
 }
 
-function grants(guid: string, dataAction: string): boolean {
+function grants(guid: string, operation: { dataAction?: string; action?: string }): boolean {
     const role = ROLES[guid];
     if (role === undefined) return false;
-    return role.dataActions.some((pattern) =>
-        pattern.endsWith('/*') ? dataAction.startsWith(pattern.slice(0, -1)) : pattern === dataAction,
-    );
+    const matches = (patterns: readonly string[], wanted: string) =>
+        patterns.some((pattern) =>
+            pattern.endsWith('/*') ? wanted.startsWith(pattern.slice(0, -1)) : pattern === wanted,
+        );
+    if (operation.dataAction !== undefined && !matches(role.dataActions, operation.dataAction)) return false;
+    if (operation.action !== undefined && !matches(role.actions ?? [], operation.action)) return false;
+    return operation.dataAction !== undefined || operation.action !== undefined;
 }
 
 /** Whether `scope` is `resourceId` or one of its parents (a role assigned higher up is inherited). */
@@ -364,6 +399,12 @@ describeCompiled('infra/main.bicep, compiled', () => {
                     kind: 'identity',
                     queueServiceUrl: `https://${storage.name}.queue.core.windows.net`,
                     tableServiceUrl: `https://${storage.name}.table.core.windows.net`,
+                    blobServiceUrl: `https://${storage.name}.blob.core.windows.net`,
+                });
+                expect(config.media).toEqual({
+                    queue: DEFAULT_INBOUND_MEDIA_QUEUE,
+                    container: DEFAULT_MEDIA_CONTAINER,
+                    deleteAfterCopy: false,
                 });
                 expect(config.publicBaseUrl).toBe(`https://${host}`);
                 expect(config.accountSid).toBe(minimalParameters.twilioAccountSid);
@@ -452,12 +493,12 @@ describeCompiled('infra/main.bicep, compiled', () => {
             }
         });
 
-        test.each(APP_OPERATIONS)('the app identity may: $what', ({ resource, dataAction }) => {
+        test.each(APP_OPERATIONS)('the app identity may: $what', ({ resource, ...operation }) => {
             for (const [, result] of variants) {
                 const identity = identityOf(result);
                 const target = targets(result)[resource];
                 const covering = assignments(result, identity.principalId).filter(
-                    (a) => covers(a.scope, target.id) && grants(roleGuid(a), dataAction),
+                    (a) => covers(a.scope, target.id) && grants(roleGuid(a), operation),
                 );
                 expect(covering.map((a) => a.name)).not.toEqual([]);
                 for (const a of covering)
@@ -566,6 +607,10 @@ describeCompiled('infra/main.bicep, compiled', () => {
     describe('names agree with the code', () => {
         test('the template parameters default to shared/platform/config.ts defaults', () => {
             expect(template.parameters?.outboundQueueName?.defaultValue).toBe(DEFAULT_OUTBOUND_QUEUE);
+            expect(template.parameters?.inboundMediaQueueName?.defaultValue).toBe(
+                DEFAULT_INBOUND_MEDIA_QUEUE,
+            );
+            expect(template.parameters?.mediaContainerName?.defaultValue).toBe(DEFAULT_MEDIA_CONTAINER);
             expect(template.parameters?.ledgerTableName?.defaultValue).toBe(DEFAULT_LEDGER_TABLE);
             expect(template.parameters?.authTokenSecretName?.defaultValue).toBe(DEFAULT_SECRET_NAME);
         });
@@ -573,6 +618,8 @@ describeCompiled('infra/main.bicep, compiled', () => {
         test('the queues the functions listen on and the ledger table exist, under the names in the settings', async () => {
             await import('../../functions/outbound');
             await import('../../functions/outboundPoison');
+            await import('../../functions/inboundMedia');
+            await import('../../functions/inboundMediaPoison');
             const settings = appSettings(minimal);
             const resolve = (name: string) =>
                 name.replace(/%([^%]+)%/g, (_, key: string) => settings[key] ?? `<${key} unset>`);
@@ -584,7 +631,14 @@ describeCompiled('infra/main.bicep, compiled', () => {
                 minimal.resources,
                 'Microsoft.Storage/storageAccounts/queueServices/queues',
             ).map((q) => q.name.split('/')[2]);
-            expect(listened.sort()).toEqual([DEFAULT_OUTBOUND_QUEUE, `${DEFAULT_OUTBOUND_QUEUE}-poison`]);
+            expect(listened.sort()).toEqual(
+                [
+                    DEFAULT_OUTBOUND_QUEUE,
+                    `${DEFAULT_OUTBOUND_QUEUE}-poison`,
+                    DEFAULT_INBOUND_MEDIA_QUEUE,
+                    `${DEFAULT_INBOUND_MEDIA_QUEUE}-poison`,
+                ].sort(),
+            );
             expect(queues.sort()).toEqual(listened.sort());
             expect(settings.OUTBOUND_QUEUE).toBe(DEFAULT_OUTBOUND_QUEUE);
             const tables = all(
@@ -614,7 +668,14 @@ describeCompiled('infra/main.bicep, compiled', () => {
                 renamed.resources,
                 'Microsoft.Storage/storageAccounts/queueServices/queues',
             ).map((q) => q.name.split('/')[2]);
-            expect(queues.sort()).toEqual(['sms-out', 'sms-out-poison']);
+            expect(queues.sort()).toEqual(
+                [
+                    'sms-out',
+                    'sms-out-poison',
+                    DEFAULT_INBOUND_MEDIA_QUEUE,
+                    `${DEFAULT_INBOUND_MEDIA_QUEUE}-poison`,
+                ].sort(),
+            );
             expect(settings).toMatchObject({ OUTBOUND_QUEUE: 'sms-out', LEDGER_TABLE: 'Ledger2' });
             expect(parseConfig(settings)).toMatchObject({ outboundQueue: 'sms-out', ledgerTable: 'Ledger2' });
         });
@@ -685,11 +746,12 @@ describeCompiled('infra/main.bicep, compiled', () => {
                 'storage',
                 'value',
             );
+            // Beside it, only the media container (the inbound media test below).
             expect(
                 containers.map(
                     (c) => `https://${storage.name}.blob.core.windows.net/${c.name.split('/')[2] ?? ''}`,
                 ),
-            ).toEqual([url]);
+            ).toEqual([url, `https://${storage.name}.blob.core.windows.net/${DEFAULT_MEDIA_CONTAINER}`]);
         });
     });
 
@@ -852,5 +914,44 @@ describeCompiled('infra/main.bicep, compiled', () => {
             expect(azureYaml).toMatch(/^ {4}dist: \.cache\/package$/m);
             expect(azureYaml).toMatch(/node infra\/scripts\/package\.js --out \.cache\/package/);
         });
+    });
+});
+
+describeCompiled('infra/main.bicep, inbound media', () => {
+    test('the media container exists, private, under the name the settings give; the media queues too; DELETE_MEDIA_AFTER_COPY follows its parameter', () => {
+        const minimal = evaluate(template, minimalParameters);
+        const containers = all(
+            minimal.resources,
+            'Microsoft.Storage/storageAccounts/blobServices/containers',
+        ).filter((c) => c.name.split('/')[2] === DEFAULT_MEDIA_CONTAINER);
+        expect(containers).toHaveLength(1);
+        expect(props(containers[0] as Deployed)).toMatchObject({ publicAccess: 'None' });
+        expect(appSettings(minimal)).toMatchObject({
+            MEDIA_CONTAINER: DEFAULT_MEDIA_CONTAINER,
+            INBOUND_MEDIA_QUEUE: DEFAULT_INBOUND_MEDIA_QUEUE,
+            DELETE_MEDIA_AFTER_COPY: 'false',
+        });
+
+        const renamed = evaluate(template, {
+            ...minimalParameters,
+            inboundMediaQueueName: 'mms-in',
+            mediaContainerName: 'mms',
+            deleteMediaAfterCopy: true,
+        });
+        const queues = all(renamed.resources, 'Microsoft.Storage/storageAccounts/queueServices/queues').map(
+            (q) => q.name.split('/')[2],
+        );
+        expect(queues).toEqual(expect.arrayContaining(['mms-in', 'mms-in-poison']));
+        const settings = appSettings(renamed);
+        expect(parseConfig(settings).media).toEqual({
+            queue: 'mms-in',
+            container: 'mms',
+            deleteAfterCopy: true,
+        });
+        expect(
+            all(renamed.resources, 'Microsoft.Storage/storageAccounts/blobServices/containers').map(
+                (c) => c.name.split('/')[2],
+            ),
+        ).toContain('mms');
     });
 });
