@@ -50,8 +50,8 @@ const OPT_OUT_TYPES: Readonly<Record<string, KeywordAction>> = {
     HELP: 'help',
 };
 
-/** Keywords are short: a longer body is not looked at beyond its length (bounded work on any input). */
-const MAX_KEYWORD_BODY = 64;
+/** Keywords are short: a longer trimmed body is no keyword (and is not upper-cased or matched). */
+const MAX_KEYWORD_LENGTH = 32;
 
 /**
  * What an inbound message (its webhook form) asks for: opt out, opt in, help, or nothing (undefined).
@@ -72,8 +72,10 @@ export function classifyInbound(form: URLSearchParams): KeywordMatch | undefined
 
 /** The action of a message body that is one of Twilio's default keywords (see {@link classifyInbound}). */
 export function keywordAction(body: string | null | undefined): KeywordAction | undefined {
-    if (typeof body !== 'string' || body.length > MAX_KEYWORD_BODY) return undefined;
-    const word = body.trim().toUpperCase();
+    if (typeof body !== 'string') return undefined;
+    const trimmed = body.trim();
+    if (trimmed.length > MAX_KEYWORD_LENGTH) return undefined;
+    const word = trimmed.toUpperCase();
     if (STOP_KEYWORDS.has(word)) return 'opt-out';
     if (START_KEYWORDS.has(word)) return 'opt-in';
     if (HELP_KEYWORDS.has(word)) return 'help';

@@ -821,9 +821,14 @@ function tamper(rng: Rng, spec: Spec, kind: Tamper, another: Spec): Spec | undef
 const first = (pairs: readonly Pair[], key: string): string | undefined =>
     pairs.find(([k]) => k === key)?.[1];
 
-/** Whole message, any (ASCII) case, surrounding white space ignored. */
+/**
+ * Whole message, any (ASCII) case, surrounding white space ignored; an opt-out (the first eight) also with
+ * trailing punctuation, which the app honours too (docs/opt-outs.md).
+ */
 const isKeyword = (body: string | undefined): boolean =>
-    body !== undefined && new RegExp(`^(?:${KEYWORDS.join('|')})$`, 'i').test(body.trim());
+    body !== undefined &&
+    (new RegExp(`^(?:${KEYWORDS.join('|')})$`, 'i').test(body.trim()) ||
+        new RegExp(`^(?:${KEYWORDS.slice(0, 8).join('|')})[.!?,;:]+$`, 'i').test(body.trim()));
 
 interface Verb {
     name: string;

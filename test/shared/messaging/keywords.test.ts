@@ -3,12 +3,20 @@ import { classifyInbound, keywordAction } from '../../../shared/messaging/keywor
 const form = (params: Record<string, string>) => new URLSearchParams(params);
 
 describe('keywordAction: Twilio default keywords, the whole body, any case', () => {
-    it.each(['STOP', 'stopall', 'Unsubscribe', 'CANCEL', 'end', 'QUIT', 'optout', 'REVOKE', '  stop\n'])(
-        '%j opts out',
-        (body) => {
-            expect(keywordAction(body)).toBe('opt-out');
-        },
-    );
+    it.each([
+        'STOP',
+        'stopall',
+        'Unsubscribe',
+        'CANCEL',
+        'end',
+        'QUIT',
+        'optout',
+        'REVOKE',
+        '  stop\n',
+        `${' '.repeat(100)}STOP`,
+    ])('%j opts out', (body) => {
+        expect(keywordAction(body)).toBe('opt-out');
+    });
     it.each(['START', 'yes', 'Unstop'])('%j opts in', (body) => {
         expect(keywordAction(body)).toBe('opt-in');
     });
