@@ -14,13 +14,14 @@ import { freePorts, stopChild } from '../../local/azurite';
 export interface OAuthAzurite {
     readonly queuePort: number;
     readonly tablePort: number;
+    readonly blobPort: number;
     /** Azurite's output so far, for a failure message. */
     readonly output: readonly string[];
     stop(): Promise<void>;
 }
 
 /**
- * Starts Azurite's queue and table services on free ports of 127.0.0.1, serving `cert` / `key` (a
+ * Starts Azurite's queue, table and blob services on free ports of 127.0.0.1, serving `cert` / `key` (a
  * certificate for `localhost`), in memory.
  */
 export async function startOAuthAzurite(tls: { cert: string; key: string }): Promise<OAuthAzurite> {
@@ -29,12 +30,13 @@ export async function startOAuthAzurite(tls: { cert: string; key: string }): Pro
     const keyFile = path.join(dir, 'key.pem');
     writeFileSync(certFile, tls.cert);
     writeFileSync(keyFile, tls.key);
-    const [queuePort = 0, tablePort = 0] = await freePorts(2);
+    const [queuePort = 0, tablePort = 0, blobPort = 0] = await freePorts(3);
     const main = path.join(path.dirname(require.resolve('azurite/package.json')), 'dist', 'src');
     const output: string[] = [];
     const services = [
         { script: 'queue/main.js', args: ['--queueHost', '127.0.0.1', '--queuePort', String(queuePort)] },
         { script: 'table/main.js', args: ['--tableHost', '127.0.0.1', '--tablePort', String(tablePort)] },
+        { script: 'blob/main.js', args: ['--blobHost', '127.0.0.1', '--blobPort', String(blobPort)] },
     ];
     const children = services.map(({ script, args }) =>
         spawn(
@@ -78,5 +80,5 @@ export async function startOAuthAzurite(tls: { cert: string; key: string }): Pro
         await stop();
         throw error;
     }
-    return { queuePort, tablePort, output, stop };
+    return { queuePort, tablePort, blobPort, output, stop };
 }

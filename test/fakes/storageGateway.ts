@@ -23,7 +23,7 @@ export const STORAGE_RESOURCE = 'https://storage.azure.com';
 export interface StorageGatewayRequest {
     readonly method: string;
     readonly host: string | undefined;
-    readonly service: 'queue' | 'table' | undefined;
+    readonly service: 'queue' | 'table' | 'blob' | undefined;
     /** The path as the client sent it (before the account segment is added for Azurite). */
     readonly path: string;
     readonly auth: 'none' | 'accepted' | 'rejected';
@@ -43,7 +43,7 @@ export interface StorageGatewayOptions {
     readonly ca: string;
     /** The storage account the host names must name (Azurite's `devstoreaccount1`). */
     readonly account: string;
-    readonly azurite: { readonly queuePort: number; readonly tablePort: number };
+    readonly azurite: { readonly queuePort: number; readonly tablePort: number; readonly blobPort: number };
     /** What a bearer token was issued for (the fake managed identity's `tokenInfo`). */
     readonly tokenInfo: (token: string) => IssuedToken | undefined;
 }
@@ -55,7 +55,7 @@ export interface StorageGateway {
     close(): Promise<void>;
 }
 
-const HOST = /^([a-z0-9]{3,24})\.(queue|table)\.core\.windows\.net(?::443)?$/i;
+const HOST = /^([a-z0-9]{3,24})\.(queue|table|blob)\.core\.windows\.net(?::443)?$/i;
 
 /** Starts the gateway on 127.0.0.1 on a free port. */
 export async function startStorageGateway(options: StorageGatewayOptions): Promise<StorageGateway> {
@@ -65,7 +65,7 @@ export async function startStorageGateway(options: StorageGatewayOptions): Promi
     const handle = (req: IncomingMessage, res: ServerResponse): void => {
         const host = req.headers.host;
         const match = HOST.exec(host ?? '');
-        const service = match?.[2]?.toLowerCase() as 'queue' | 'table' | undefined;
+        const service = match?.[2]?.toLowerCase() as 'queue' | 'table' | 'blob' | undefined;
         const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
         const issued = bearer === undefined ? undefined : options.tokenInfo(bearer);
         const auth =
@@ -102,7 +102,12 @@ export async function startStorageGateway(options: StorageGatewayOptions): Promi
             return;
         }
 
-        const port = service === 'queue' ? options.azurite.queuePort : options.azurite.tablePort;
+        const port =
+            service === 'queue'
+                ? options.azurite.queuePort
+                : service === 'table'
+                  ? options.azurite.tablePort
+                  : options.azurite.blobPort;
         const headers = { ...req.headers };
         delete headers.host;
         delete headers.authorization;

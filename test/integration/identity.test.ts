@@ -1,11 +1,11 @@
 /**
- * The app's own Azure clients (ledger table, outbound queue, Key Vault) authenticate as the identity the
+ * The app's own Azure clients (ledger table, outbound and media queues, media container, Key Vault) authenticate as the identity the
  * Functions settings name, end to end over HTTPS with the unmodified Azure SDKs.
  *
  * The app runs in a child process (identityChild.ts) with the settings the template writes
  * (`AzureWebJobsStorage__accountName` / `__credential` / `__clientId`, `AZURE_CLIENT_ID`, `KEY_VAULT_URL`),
  * and with IDENTITY_ENDPOINT / IDENTITY_HEADER as App Service sets them. Its storage URLs are the real
- * `https://devstoreaccount1.{queue,table}.core.windows.net`, reached through a CONNECT proxy (HTTPS_PROXY)
+ * `https://devstoreaccount1.{queue,table,blob}.core.windows.net`, reached through a CONNECT proxy (HTTPS_PROXY)
  * at a gateway that checks each bearer token against the fake managed identity and forwards to Azurite
  * (HTTPS, OAuth on); the vault is the fake Key Vault behind the same proxy. Assertions are on what the
  * fakes recorded, never on timings.
@@ -43,6 +43,7 @@ beforeAll(async () => {
         '*.vault.azure.net',
         '*.queue.core.windows.net',
         '*.table.core.windows.net',
+        '*.blob.core.windows.net',
         'localhost',
     ]);
     identity = await startFakeManagedIdentity();
@@ -67,7 +68,7 @@ beforeAll(async () => {
     proxy = await startConnectProxy([
         { target: /^[0-9a-z-]+\.vault\.azure\.net:443$/i, port: vault.port },
         {
-            target: new RegExp(`^${ACCOUNT}\\.(queue|table)\\.core\\.windows\\.net:443$`, 'i'),
+            target: new RegExp(`^${ACCOUNT}\\.(queue|table|blob)\\.core\\.windows\\.net:443$`, 'i'),
             port: gateway.port,
         },
     ]);
@@ -129,6 +130,8 @@ function startApp(settings: Record<string, string>): JsonLineChild {
             IDENTITY_HEADER: identity.identityHeader,
             LEDGER_TABLE: `IdentityLedger${tableNumber}`,
             OUTBOUND_QUEUE: `identity-outbound-${tableNumber}`,
+            INBOUND_MEDIA_QUEUE: `identity-media-${tableNumber}`,
+            MEDIA_CONTAINER: `identity-media-${tableNumber}`,
             ...settings,
         }),
     );
@@ -311,6 +314,55 @@ describe('storage and Key Vault as the identity the Functions settings name', ()
             [KEY_VAULT_RESOURCE]: CLIENT_ID,
         });
         expectStorageReachedAs(CLIENT_ID);
+        expect(await app.end()).toBe(0);
+    });
+});
+
+describe('the media container and the media queue as the storage identity', () => {
+    const SID = 'MM0123456789abcdef0123456789abcdef';
+
+    it('the template’s settings: the blob endpoint from __accountName, the one storage token, container created, stored and read back', async () => {
+        storeSecrets();
+        const app = startApp(templateSettings('kv-media'));
+
+        expect(await call(app, 'mediaPut', `${SID}/0`)).toBe('stored');
+        expect(await call(app, 'mediaRead', `${SID}/0`)).toEqual({
+            contentType: 'image/png',
+            text: 'media bytes',
+        });
+        expect(await call(app, 'mediaRead', `${SID}/1`)).toBe('not-found');
+        expect(await call(app, 'enqueueMedia', '{"v":1}')).toBe('sent');
+
+        // One storage token, asked once, for the blob and queue services alike.
+        expect(tokenRequestsByResource()).toEqual({ [STORAGE_RESOURCE]: CLIENT_ID });
+        const requests = gateway.requests;
+        expect(requests.map((r) => r.auth)).toEqual(requests.map(() => 'accepted'));
+        expect(new Set(requests.map((r) => r.clientId))).toEqual(new Set([CLIENT_ID]));
+        const blob = requests.filter((r) => r.host === `${ACCOUNT}.blob.core.windows.net`);
+        // Container create, upload, two reads of properties (one a 404) and the download.
+        expect(blob.map((r) => r.method)).toEqual(['PUT', 'PUT', 'HEAD', 'GET', 'HEAD']);
+        expect(blob.map((r) => r.status)).toEqual([201, 201, 200, 206, 404]);
+        expect(blob[0]?.path).toBe('/identity-media-' + String(tableNumber) + '?restype=container');
+        expect(
+            requests.some((r) => r.host === `${ACCOUNT}.queue.core.windows.net` && r.method === 'POST'),
+        ).toBe(true);
+        expect(await app.end()).toBe(0);
+    });
+
+    it('service URIs without __blobServiceUri: the media container is a ConfigError naming the setting', async () => {
+        storeSecrets();
+        const settings = templateSettingsWithout('kv-media-uris', 'AzureWebJobsStorage__accountName');
+        const app = startApp({
+            ...settings,
+            AzureWebJobsStorage__queueServiceUri: `https://${ACCOUNT}.queue.core.windows.net`,
+            AzureWebJobsStorage__tableServiceUri: `https://${ACCOUNT}.table.core.windows.net`,
+        });
+        const outcome = await app.send<IdentityOutcome>({ op: 'mediaPut', arg: `${SID}/0` });
+        expect(outcome).toEqual({
+            ok: false,
+            error: expect.stringContaining('AzureWebJobsStorage__blobServiceUri is required') as unknown,
+        });
+        expect(gateway.requests.filter((r) => r.service === 'blob')).toEqual([]);
         expect(await app.end()).toBe(0);
     });
 });

@@ -15,7 +15,16 @@ import { createDependencies } from '../../shared/platform/dependencies';
 import type { LedgerRecord } from '../../shared/ledger/contract';
 
 export interface IdentityCommand {
-    readonly op: 'coldStart' | 'ledgerCreate' | 'ledgerGet' | 'enqueue' | 'authToken' | 'apiKeySecret';
+    readonly op:
+        | 'coldStart'
+        | 'ledgerCreate'
+        | 'ledgerGet'
+        | 'enqueue'
+        | 'authToken'
+        | 'apiKeySecret'
+        | 'mediaPut'
+        | 'mediaRead'
+        | 'enqueueMedia';
     readonly arg?: string;
 }
 
@@ -57,6 +66,26 @@ async function run(command: IdentityCommand): Promise<unknown> {
         case 'authToken':
             if (deps.authToken === undefined) throw new Error('No auth token source is configured');
             return deps.authToken.get();
+        case 'mediaPut': {
+            // What the media copy does: the container (created on first use), an upload with its type.
+            const blob = (await deps.mediaContainer()).getBlockBlobClient(arg);
+            await blob.uploadData(Buffer.from('media bytes'), {
+                blobHTTPHeaders: { blobContentType: 'image/png' },
+            });
+            return 'stored';
+        }
+        case 'mediaRead': {
+            // What GET /api/messages/{id}/media/{n} does: read the stored item back through the same client.
+            const { readStoredMedia } = await import('../../shared/media/serve');
+            const [id = '', n = '0'] = arg.split('/');
+            const stored = await readStoredMedia(deps.mediaContainer, id, Number(n));
+            return stored.kind === 'ok'
+                ? { contentType: stored.contentType, text: Buffer.from(stored.body).toString('utf8') }
+                : stored.kind;
+        }
+        case 'enqueueMedia':
+            await deps.enqueueInboundMedia(arg);
+            return 'sent';
         case 'apiKeySecret':
             if (deps.apiKeySecret === undefined) throw new Error('No API key is configured');
             return deps.apiKeySecret.get();
