@@ -124,6 +124,7 @@ export function webhookHostSettings(
         KEY_VAULT_URL: '',
         TWILIO_WEBHOOK_VALIDATION: 'on',
         OUTBOUND_QUEUE: `bench-${name}-${tag}`,
+        INBOUND_MEDIA_QUEUE: `bench-${name}-media-${tag}`,
         LEDGER_TABLE: `Bench${name.charAt(0).toUpperCase()}${name.slice(1)}${tag}`,
     });
 }

@@ -60,6 +60,8 @@ export interface SendPhase {
     storagePerMessage: ReturnType<typeof totals>;
     /** Storage requests refused during the send phase, by `<kind> <status>` (storageProxy.ts). */
     refusals: Record<string, number>;
+    /** Keyed table requests of the send phase by `<kind> <partition letter>` (storageProxy.ts). */
+    partitions: Record<string, number>;
 }
 
 export interface OutboundDetails {
@@ -146,6 +148,7 @@ async function sendPhase(options: SendOptions): Promise<{ host: HostProcess; pha
     let cpuAtStart: number | undefined;
     let storageAtStart: StorageCounts | undefined;
     let refusalsAtStart: Record<string, number> = {};
+    let partitionsAtStart: Record<string, number> = {};
     const azurite = azuritePid();
     let azuriteCpuAtStart: number | undefined;
     let benchCpuAtStart = process.cpuUsage();
@@ -163,6 +166,8 @@ async function sendPhase(options: SendOptions): Promise<{ host: HostProcess; pha
             ...options.settings,
             AzureWebJobsStorage: options.storage.connectionString,
             OUTBOUND_QUEUE: queueName,
+            // The host binds every queue function of the app, the inbound-media copy's too.
+            INBOUND_MEDIA_QUEUE: `${queueName}-media`,
         }),
         onLine: (line, pid) => {
             if (startedAt === undefined && line.includes(executing)) {
@@ -170,6 +175,7 @@ async function sendPhase(options: SendOptions): Promise<{ host: HostProcess; pha
                 cpuAtStart = cpuSeconds(pid);
                 storageAtStart = options.storage.snapshot();
                 refusalsAtStart = options.storage.refusals();
+                partitionsAtStart = options.storage.partitions();
                 azuriteCpuAtStart = cpuSeconds(azurite);
                 benchCpuAtStart = process.cpuUsage();
             }
@@ -199,6 +205,7 @@ async function sendPhase(options: SendOptions): Promise<{ host: HostProcess; pha
     const storage = difference(options.storage.snapshot(), storageAtStart ?? options.storage.snapshot());
     const peakRss = peakRssMiB(host.child.pid);
     const refusals = subtractCounts(options.storage.refusals(), refusalsAtStart);
+    const partitions = subtractCounts(options.storage.partitions(), partitionsAtStart);
 
     const sorted = [...durations].sort((a, b) => a - b);
     const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
@@ -233,6 +240,7 @@ async function sendPhase(options: SendOptions): Promise<{ host: HostProcess; pha
                 queueOperations: perMessage.queueOperations / messages,
             },
             refusals,
+            partitions,
         },
     };
 }
@@ -272,6 +280,24 @@ function azuritePid(): number | undefined {
         return undefined;
     }
     return undefined;
+}
+
+/** The ledger's partitions (record, day index, SID index: shared/ledger/table.ts). */
+const LEDGER_PARTITIONS = new Set(['r', 'd', 's']);
+
+/** How many keyed table requests went to other stores than the ledger (`<kind> <letter>` counts). */
+function otherStores(partitions: Record<string, number>): number {
+    return Object.entries(partitions)
+        .filter(([key]) => !LEDGER_PARTITIONS.has(key.slice(-1)))
+        .reduce((sum, [, count]) => sum + count, 0);
+}
+
+/** Keyed table requests per message for a note, the ledger's (`ledger`) or the others': `read o 1`. */
+function partitionNote(partitions: Record<string, number>, n: number, ledger: boolean): string {
+    const parts = Object.entries(partitions)
+        .filter(([key]) => LEDGER_PARTITIONS.has(key.slice(-1)) === ledger)
+        .map(([key, count]) => `${key.replace(/^table\./, '')} ${two(count / n)}`);
+    return parts.length === 0 ? 'none' : parts.join(', ');
 }
 
 /** CPU per message of the host, Azurite and this process together (NaN when one is unknown). */
@@ -575,11 +601,19 @@ function outboundFigures(details: OutboundDetails, callbackConcurrency: number):
         ),
         figure(
             'outbound.storage.table',
-            'Outbound (ours): table requests per SMS, send path',
-            [ours.storagePerMessage.tableRequests],
+            'Outbound (ours): ledger table requests per SMS, send path',
+            [ours.storagePerMessage.tableRequests - otherStores(ours.partitions) / messages],
             'req',
             { max: 4 },
-            `send phase (claim, create, SID; no callbacks), at the counting proxy: ${byKind(ours.storage, messages, 'table.')}; refused: ${refusalNote(ours.refusals, messages)}`,
+            `send phase (claim, create, SID; no callbacks), at the counting proxy: ${byKind(ours.storage, messages, 'table.')} in all, of which other stores than the ledger ${partitionNote(ours.partitions, messages, false)}; the ledger's keyed requests ${partitionNote(ours.partitions, messages, true)}; refused: ${refusalNote(ours.refusals, messages)}`,
+        ),
+        figure(
+            'outbound.storage.otherTables',
+            'Outbound (ours): other table requests per SMS, send path',
+            [otherStores(ours.partitions) / messages],
+            'req',
+            undefined,
+            'not the ledger: the opt-out check before each create (shared/messaging/outbound.ts, issue 13), a point read in the same table',
         ),
         figure(
             'outbound.callbacks.table',

@@ -43,6 +43,12 @@ export interface StorageProxy {
      * moved), so far (a copy): a lost optimistic-concurrency race shows here, not just as one more request.
      */
     refusals(): Record<string, number>;
+    /**
+     * Table requests that name their entity in the URL (reads, replaces, upserts, deletes; not inserts,
+     * whose keys are in the body) by `<kind> <first letter of the PartitionKey>`, so far (a copy): which
+     * store of the table they went to (the ledger's `r`, `d`, `s`; the opt-outs' `o`, …).
+     */
+    partitions(): Record<string, number>;
     close(): Promise<void>;
 }
 
@@ -142,6 +148,7 @@ type Service = keyof typeof ENDPOINTS;
 export async function startStorageProxy(connectionString: string): Promise<StorageProxy> {
     const counts = emptyCounts();
     const refused: Record<string, number> = {};
+    const byPartition: Record<string, number> = {};
     const agent = new Agent({ keepAlive: true, maxSockets: 256 });
     const servers: Server[] = [];
     let proxied = connectionString;
@@ -157,6 +164,13 @@ export async function startStorageProxy(connectionString: string): Promise<Stora
                       ? classifyQueue(method, url.pathname, url.searchParams)
                       : 'blob';
             counts[kind]++;
+            if (service === 'table') {
+                const keyed = /\(PartitionKey='([^'%])/.exec(decodeURIComponent(url.pathname));
+                if (keyed?.[1] !== undefined) {
+                    const key = `${kind} ${keyed[1]}`;
+                    byPartition[key] = (byPartition[key] ?? 0) + 1;
+                }
+            }
             const upstreamRequest = httpRequest(
                 {
                     host: upstream.hostname,
@@ -204,6 +218,7 @@ export async function startStorageProxy(connectionString: string): Promise<Stora
         connectionString: proxied,
         snapshot: () => ({ ...counts }),
         refusals: () => ({ ...refused }),
+        partitions: () => ({ ...byPartition }),
         close: async () => {
             await Promise.all(
                 servers.map(
