@@ -36,17 +36,22 @@ export function fakeClock(): FakeClock {
                     reject(signal.reason as Error);
                     return;
                 }
-                const sleeper = { ms, resolve };
-                sleepers.push(sleeper);
-                signal.addEventListener(
-                    'abort',
-                    () => {
-                        const index = sleepers.indexOf(sleeper);
-                        if (index !== -1) sleepers.splice(index, 1);
-                        reject(signal.reason as Error);
+                // A lifecycle's signal outlives its pauses: each pause removes its listener when it ends,
+                // however it ends, or they pile up on the signal (MaxListenersExceededWarning after 10).
+                const onAbort = () => {
+                    const index = sleepers.indexOf(sleeper);
+                    if (index !== -1) sleepers.splice(index, 1);
+                    reject(signal.reason as Error);
+                };
+                const sleeper = {
+                    ms,
+                    resolve: () => {
+                        signal.removeEventListener('abort', onAbort);
+                        resolve();
                     },
-                    { once: true },
-                );
+                };
+                sleepers.push(sleeper);
+                signal.addEventListener('abort', onAbort, { once: true });
                 for (const notify of onPause.splice(0)) notify();
             }),
         pending: () => sleepers.map((sleeper) => sleeper.ms),
