@@ -200,6 +200,47 @@ describe('npm start', () => {
         );
     });
 
+    it('plays a call into the running app with `npm run call`, which finds the app and the sandbox from the state files', () => {
+        // No PORT here either: the app's URL and the sandbox's come from app.json and sandbox.json.
+        const { PORT: _port, ...withoutPort } = env;
+        const call = (args: string[]) =>
+            spawnSync('npm', ['run', '--silent', 'call', '--', '--from', '+15551230000', ...args], {
+                cwd: REPO_ROOT,
+                env: withoutPort,
+                encoding: 'utf8',
+            });
+        const greeting = call([]);
+        expect(`exit ${String(greeting.status)}`).toBe('exit 0');
+        expect(greeting.stderr).toBe('');
+        const [heading, ...steps] = greeting.stdout.trimEnd().split('\n');
+        expect(heading).toMatch(/^Call CA[0-9a-f]{32} from \+15551230000 to \+15005550006: completed, 1 s$/);
+        expect(steps).toEqual([
+            `    0s  twiml: POST http://localhost:${String(port)}/api/voice → HTTP 200`,
+            '    0s  said "Hello World"',
+            '    1s  ended completed after 1 s',
+        ]);
+
+        const base = `http://localhost:${String(port)}`;
+        const sales = encodeURIComponent(`${base}/api/voice?Message=Sales`);
+        const menu = call([
+            '--url',
+            `${base}/api/twimlets/menu?Message=Press%202%20for%20sales&Options%5B2%5D=${sales}`,
+            '--digits',
+            '2',
+        ]);
+        expect(`exit ${String(menu.status)}`).toBe('exit 0');
+        expect(menu.stdout.trimEnd().split('\n').slice(1)).toEqual([
+            `    0s  twiml: POST ${base}/api/twimlets/menu → HTTP 200`,
+            '    0s  said "Press 2 for sales"',
+            '    3s  gathered 2',
+            `    3s  gather-action: POST ${base}/api/twimlets/menu → HTTP 200`,
+            `    3s  redirected to GET ${base}/api/voice?Message=Sales`,
+            `    3s  redirect: GET ${base}/api/voice → HTTP 200`,
+            '    3s  said "Sales"',
+            '    4s  ended completed after 4 s',
+        ]);
+    });
+
     it('logged no auth token, full phone number or message body', () => {
         const text = output.lines.join('\n');
         expect(text).not.toContain(state.authToken);
