@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateRequest } from 'twilio/lib/webhooks/webhooks';
 import { SANDBOX_NUMBER } from '../../local/sandbox/resources';
-import { generateTestCredentials } from '../../local/sandbox/sandbox';
+import { generateTestCredentials, startTwilioSandbox } from '../../local/sandbox/sandbox';
 import {
     clearSandboxState,
     readSandboxState,
@@ -197,6 +197,58 @@ describe('npm run sms', () => {
         expect(result.code).toBe(0);
         expect(result.stderr).toContain('.azurite');
         expect(app.received[0]?.form.get('AccountSid')).toBe(SID);
+    });
+
+    it('--media <file>: the sandbox of npm start holds the file and the MMS names its media URL', async () => {
+        const sandbox = await startTwilioSandbox({ accountSid: SID, authToken: TOKEN, callbackDelayMs: 0 });
+        try {
+            writeSettings({ TWILIO_ACCOUNT_SID: '', TWILIO_AUTH_TOKEN: '' });
+            writeSandboxState(join(dir, '.azurite'), { accountSid: SID, authToken: TOKEN, url: sandbox.url });
+            const png = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
+            writeFileSync(join(dir, 'photo.png'), png);
+            const result = await run([
+                ...SEND,
+                '--url',
+                `${app.url}/api/sms`,
+                '--media',
+                join(dir, 'photo.png'),
+                '--media',
+                'https://example.com/b.gif',
+            ]);
+            expect(result.code).toBe(0);
+            expect(result.stderr).toMatch(
+                /photo\.png \(image\/png\) is media ME[0-9a-f]{32} of MM[0-9a-f]{32}/,
+            );
+            const form = app.received[0]?.form;
+            const messageSid = form?.get('MessageSid') ?? '';
+            expect(messageSid).toMatch(/^MM[0-9a-f]{32}$/);
+            expect(Object.fromEntries(form ?? [])).toMatchObject({
+                NumMedia: '2',
+                MediaContentType0: 'image/png',
+                MediaUrl1: 'https://example.com/b.gif',
+                MediaContentType1: 'image/gif',
+            });
+            const mediaUrl = form?.get('MediaUrl0') ?? '';
+            expect(
+                mediaUrl.startsWith(
+                    `${sandbox.url}/2010-04-01/Accounts/${SID}/Messages/${messageSid}/Media/ME`,
+                ),
+            ).toBe(true);
+            const auth = `Basic ${Buffer.from(`${SID}:${TOKEN}`).toString('base64')}`;
+            const served = await fetch(mediaUrl, { headers: { Authorization: auth } });
+            expect(Buffer.from(await served.arrayBuffer()).equals(png)).toBe(true);
+        } finally {
+            await sandbox.close();
+        }
+    });
+
+    it('--media <file> without the sandbox of npm start exits 1 and says why', async () => {
+        writeSettings({ TWILIO_AUTH_TOKEN: TOKEN });
+        writeFileSync(join(dir, 'photo.png'), 'x');
+        const result = await run([...SEND, '--url', `${app.url}/api/sms`, '--media', join(dir, 'photo.png')]);
+        expect(result.code).toBe(1);
+        expect(result.stderr).toContain('--media <file> needs the Twilio sandbox of npm start');
+        expect(app.received).toHaveLength(0);
     });
 
     it('exits 1 with a clear message when there is no token to sign with', async () => {
