@@ -510,6 +510,50 @@ export function describeLedgerContract(name: string, makeLedger: LedgerFactory):
             });
         });
 
+        describe('inbound media', () => {
+            const MMS_SID = `MM${'d'.repeat(32)}`;
+            const at = '2024-05-04T10:00:00.000Z';
+
+            it('keeps an inbound message’s media outcomes as the rules shape them, and drops media that are not', async () => {
+                const { ledger } = fresh();
+                const record = sampleRecord(MMS_SID, at, {
+                    direction: 'inbound',
+                    sid: MMS_SID,
+                    mediaCount: 2,
+                });
+                expect(await ledger.create(record)).toBe('created');
+                const media = {
+                    status: 'copied' as const,
+                    items: [
+                        {
+                            index: 0,
+                            outcome: 'stored' as const,
+                            contentType: 'image/png',
+                            blob: `${MMS_SID}/0`,
+                            size: 68,
+                            mediaSid: `ME${'e'.repeat(32)}`,
+                            deletedAtTwilio: true,
+                        },
+                        {
+                            index: 1,
+                            outcome: 'refused' as const,
+                            refusal: 'too-large' as const,
+                            detail: 'over 5 MB',
+                        },
+                    ],
+                };
+                const stored = await ledger.update(MMS_SID, (r) => r && { ...r, media });
+                expect(stored?.media).toEqual(media);
+                expect(await ledger.get(MMS_SID)).toEqual(stored);
+                const dropped = await ledger.update(
+                    MMS_SID,
+                    (r) => r && { ...r, media: { status: 'lost' } as unknown as LedgerRecord['media'] },
+                );
+                expect(dropped).not.toHaveProperty('media');
+                expect(await ledger.get(MMS_SID)).toEqual(dropped);
+            });
+        });
+
         describe('voicemail records', () => {
             const RECORDING_SID = `RE${'c'.repeat(32)}`;
             const at = '2024-05-04T10:00:00.000Z';
