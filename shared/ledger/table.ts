@@ -50,8 +50,8 @@
  * write leaves the record unlisted (or under its old `to` / `from` in a filtered `list`; the record still
  * decides what is shown) until a retried `create` or a "no change" `update` of that id, which re-check the
  * entry. A happy-path outbound SMS is 4 requests: insert record, insert day entry (the claim, with
- * `expectAbsent`), replace record on the remembered ETag with the SID entry's upsert alongside it (the
- * SID: one round trip after Twilio's answer, not two).
+ * `expectAbsent`), replace record on the remembered ETag, then upsert the SID entry (once the replace has
+ * succeeded, so an entry only names a record that holds the SID).
  *
  * Table storage's own limits (a string property holds 64 KiB, a key 512 characters) are enforced by the
  * service: a record over them fails with its HTTP 400, as the contract allows.
@@ -292,12 +292,11 @@ export function createLedger(options: LedgerOptions): Ledger {
         return current === undefined ? undefined : fromStored(current.stored);
     };
 
-    /** `update`'s loop; the SID index writes it starts are in `sidIndexed` (by SID, settled). */
+    /** `update`'s loop. */
     const writeRecord = async (
         id: string,
         mutate: (current: LedgerRecord | undefined) => LedgerRecord | undefined,
         hints: UpdateOptions,
-        sidIndexed: Map<string, Promise<unknown>>,
     ): Promise<LedgerRecord | undefined> => {
         const client = await table();
         // A guess of the current state that needs no read: what this process last wrote or read, or
@@ -332,11 +331,9 @@ export function createLedger(options: LedgerOptions): Ledger {
                 if ((await insertRecord(client, stored)) !== undefined) return fromStored(stored);
                 continue; // inserted since read (409)
             }
-            // A new SID's index entry goes with the replace, not after it: it only says which record the
-            // SID was sent for, which holds whether or not this write wins (see writeSidIndex).
-            if (stored.sid !== undefined && stored.sid !== before?.sid && !sidIndexed.has(stored.sid)) {
-                sidIndexed.set(stored.sid, settled(writeSidIndex(client, undefined, stored)));
-            }
+            // A new SID's index entry follows the replace, never goes with it: a replace that is refused
+            // (412 on a stale guess, 400 from the store) leaves no entry naming a record that does not
+            // hold the SID (the memory ledger fuzz found the overlapped version doing just that).
             let etag: string | undefined;
             try {
                 etag = (await client.updateEntity(stored, 'Replace', { etag: current.etag })).etag;
@@ -354,8 +351,7 @@ export function createLedger(options: LedgerOptions): Ledger {
             await writeIndexes(
                 client,
                 indexMemory,
-                // The SID entry, when started above, is not written again.
-                sidIndexed.has(stored.sid ?? '') ? stored.sid : before?.sid,
+                before?.sid,
                 stored,
                 needsIndexWrite(current.stored, stored),
             );
@@ -370,16 +366,7 @@ export function createLedger(options: LedgerOptions): Ledger {
         hints: UpdateOptions = {},
     ): Promise<LedgerRecord | undefined> => {
         checkLedgerId(id);
-        const sidIndexed = new Map<string, Promise<unknown>>();
-        try {
-            const result = await writeRecord(id, mutate, hints, sidIndexed);
-            await throwFirst(sidIndexed);
-            return result;
-        } catch (error) {
-            // No write of this update outlives it.
-            await Promise.all(sidIndexed.values());
-            throw error;
-        }
+        return writeRecord(id, mutate, hints);
     };
 
     /** The records the index entries of one page name, read in parallel (undefined where absent). */
@@ -477,9 +464,9 @@ function sidPartition(sid: string): string {
 
 /**
  * Points Twilio SID → record id once a record has a SID, so the outbound pipeline can tell a message it
- * finds at Twilio that belongs to another record from one of its own. Written with the record's write
- * that brings the SID (alongside its replace, after its insert): the entry says which record the SID was
- * sent for, which is true whether that write wins a race or is retried. A crash before it leaves it
+ * finds at Twilio that belongs to another record from one of its own. Written after the record's write
+ * that brings the SID has succeeded (its insert or its replace), so an entry only ever names a record
+ * that held the SID. A crash before it leaves it
  * missing until the record's next update with a new SID (the pipeline treats a missing entry as "not
  * known to belong to another record").
  */
@@ -812,21 +799,6 @@ async function oldestDay(client: TableClient): Promise<number | undefined> {
         if (first !== undefined) return parseDay((first.partitionKey ?? '').slice(1), true);
     }
     return undefined;
-}
-
-/** A promise that never rejects: it resolves to the error the given one rejected with, or undefined. */
-function settled(write: Promise<unknown>): Promise<unknown> {
-    return write.then(
-        () => undefined,
-        (error: unknown) => error ?? new Error('A ledger write failed'),
-    );
-}
-
-/** Waits for every write of `writes` ({@link settled}), then throws the first error among them. */
-async function throwFirst(writes: ReadonlyMap<string, Promise<unknown>>): Promise<void> {
-    const errors = (await Promise.all(writes.values())).filter((error) => error !== undefined);
-    const [first] = errors;
-    if (first !== undefined) throw first instanceof Error ? first : new Error('A ledger index write failed');
 }
 
 /** A short random pause before retrying a lost race, so that racers spread out. */
