@@ -217,8 +217,16 @@ export function recordSid(
     if (current.sid !== undefined && current.sid !== sid) return undefined;
     const sender = input.send.from === null || input.send.from === '' ? undefined : input.send.from;
     const from = current.from ?? sender;
+    // An earlier attempt's transient error is history once Twilio took the message; but a status
+    // callback can outrun Twilio's answer, and the final status it recorded keeps its error.
+    const keepError = isTerminal(current.type, current.status);
     const withSid = releaseClaim(
-        { ...current, sid, ...(from === undefined ? {} : { from }), errorMessage: undefined },
+        {
+            ...current,
+            sid,
+            ...(from === undefined ? {} : { from }),
+            ...(keepError ? {} : { errorMessage: undefined }),
+        },
         input.token,
     );
     const at = input.now.toISOString();

@@ -212,6 +212,20 @@ describe('recordSid', () => {
         ]);
     });
 
+    it('keeps the error of a final status a callback recorded before Twilio’s answer arrived', () => {
+        const current = {
+            ...claimedBy('tok'),
+            sid: SID,
+            status: 'undelivered',
+            errorCode: '30003',
+            errorMessage: 'Unreachable destination handset',
+        };
+        const next = recordSid(current, { token: 'tok', send, now: LATER });
+        expect(next).toMatchObject({ status: 'undelivered', errorCode: '30003' });
+        expect(next?.errorMessage).toBe('Unreachable destination handset');
+        expect(next?.claim).toBeUndefined();
+    });
+
     it('takes the sender Twilio used only when the record names none', () => {
         const current = { ...claimedBy('tok'), from: undefined };
         expect(recordSid(current, { token: 'tok', send, now: LATER })?.from).toBe('+15559870009');
