@@ -68,8 +68,9 @@ export default tseslint.config(
                         },
                         {
                             // The app's modules that load those packages or are large themselves; the
-                            // light ones (platform/, webhooks/receive, outbound/settings) stay importable.
-                            regex: '^(?:\\.{1,2}/)+shared/(?:api/|ledger/|outbound/(?!settings$)|webhooks/(?:inboundMessage|statusCallback)$)',
+                            // light ones (platform/, webhooks/receive, outbound/ and media/ settings, the
+                            // twimlet registry and step) stay importable.
+                            regex: '^(?:\\.{1,2}/)+shared/(?:api/|ledger/|messaging/|outbound/(?!settings$)|media/(?!settings$)|voice/(?!twimlets/(?:contract|registry|step)$)|webhooks/(?:inboundMessage|statusCallback)$)',
                             allowTypeImports: true,
                             message: LAZY_IMPORT_MESSAGE,
                         },
