@@ -15,13 +15,14 @@ const HEAVY = [
     '@azure/identity',
     '@azure/keyvault-secrets',
     '@azure/storage-queue',
+    '@azure/storage-blob',
     '@azure/data-tables',
     'zod',
 ];
 
 /** The app's modules that the functions load on first use (eslint.config.mjs forbids importing them at load). */
 const LAZY_APP_MODULES =
-    /^shared\/(?:api\/|ledger\/|outbound\/(?!settings$)|webhooks\/(?:inboundMessage|statusCallback)$)/;
+    /^shared\/(?:api\/|ledger\/|messaging\/|outbound\/(?!settings$)|media\/(?!settings$)|voice\/(?!twimlets\/(?:contract|registry|step)$)|webhooks\/(?:inboundMessage|statusCallback)$)/;
 
 describe('what the function files load (cold start)', () => {
     let report: Report;
