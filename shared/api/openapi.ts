@@ -7,7 +7,8 @@
  *   `x-ms-visibility`, `x-ms-connector-metadata`), because Logic Apps and Power Automate custom connectors
  *   import OpenAPI 2.0 only, pick the first security definition, and take documents under 1 MB.
  *
- * The request bodies are the zod schemas that validate them (shared/outbound/message.ts), converted with
+ * The request bodies are the zod schemas that validate them (shared/outbound/message.ts, the opt-out body
+ * of shared/api/optOuts.ts), converted with
  * `z.toJSONSchema` for input (`io: 'input'`, target `openapi-3.0`); their refinements carry the JSON Schema
  * they stand for as metadata. Both documents are built on first use (zod is loaded then) and cached; the
  * app serves them with its own address in `servers` / `host`, and the build writes them to dist/ with a
@@ -26,8 +27,10 @@ import {
     type ExampleDoc,
     type JsonSchema,
     type ParameterDoc,
+    type RequestKind,
     type ResponseDoc,
 } from './operations';
+import { optOutBodySchema } from './optOuts';
 import { outboundSchemas } from '../outbound/message';
 import { ROUTE_PREFIX } from '../platform/routes';
 
@@ -36,7 +39,7 @@ export const PLACEHOLDER_HOST = 'your-function-app.azurewebsites.net';
 const API_TITLE = 'Twilio via Azure Functions';
 const API_VERSION = '1.0.0';
 const API_DESCRIPTION =
-    'Send SMS/MMS and place calls through Twilio, with a ledger, idempotent sends, retries and no duplicates; get and list messages. Authenticate with a function key (x-functions-key header, or the code query parameter).';
+    'Send SMS/MMS and place calls through Twilio, with a ledger, idempotent sends, retries and no duplicates; get and list messages, their media and call recordings; manage opt-outs. Authenticate with a function key (x-functions-key header, or the code query parameter).';
 
 type Document = Record<string, unknown>;
 
@@ -47,22 +50,42 @@ export interface ServerAddress {
 
 // ---- Request schemas from zod --------------------------------------------------------------------------
 
+/** Each request body's title and description. */
+const REQUEST_BODIES: Readonly<Record<RequestKind, { title: string; description: string }>> = {
+    sms: {
+        title: 'Message',
+        description: 'An SMS/MMS: body or at least one media URL. Unknown fields are refused.',
+    },
+    call: {
+        title: 'Call',
+        description:
+            'A call: at most one of url, twiml, say, message (none: the app’s voice route). Unknown fields are refused.',
+    },
+    optOut: {
+        title: 'Opt-out',
+        description: 'When the recipient opted out; the body may also be empty. Unknown fields are refused.',
+    },
+};
+
+function zodSchema(kind: RequestKind): z.ZodType {
+    return kind === 'optOut' ? optOutBodySchema() : outboundSchemas()[kind];
+}
+
 /**
  * The JSON Schema of a request body, from the zod schema that validates it: the API-set fields dropped,
- * `type` pinned to the route's kind, and each property given its title and description (throws for a
- * property {@link REQUEST_FIELDS} does not describe).
+ * an outbound request's `type` pinned to the route's kind, and each property given its title and
+ * description (throws for a property {@link REQUEST_FIELDS} does not describe).
  */
-export function requestSchema(kind: 'sms' | 'call'): JsonSchema {
+export function requestSchema(kind: RequestKind): JsonSchema {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- zod loads with the first document
     const zod = (require('zod') as { z: typeof z }).z;
-    const schemas = outboundSchemas();
-    const json = zod.toJSONSchema(schemas[kind], {
+    const json = zod.toJSONSchema(zodSchema(kind), {
         target: 'openapi-3.0',
         io: 'input',
         unrepresentable: 'throw',
     }) as JsonSchema;
     const properties = withoutFields(json.properties as Record<string, JsonSchema>, API_SET_FIELDS);
-    properties.type = { type: 'string', enum: [kind] };
+    if (kind !== 'optOut') properties.type = { type: 'string', enum: [kind] };
     for (const [name, property] of Object.entries(properties)) {
         const doc = REQUEST_FIELDS[kind][name];
         if (doc === undefined)
@@ -75,15 +98,7 @@ export function requestSchema(kind: 'sms' | 'call'): JsonSchema {
         };
     }
     const { $schema: _schema, ...rest } = json;
-    return {
-        ...rest,
-        title: kind === 'sms' ? 'Message' : 'Call',
-        description:
-            kind === 'sms'
-                ? 'An SMS/MMS: body or at least one media URL. Unknown fields are refused.'
-                : 'A call: at most one of url, twiml, say, message (none: the app’s voice route). Unknown fields are refused.',
-        properties,
-    };
+    return { ...rest, ...REQUEST_BODIES[kind], properties };
 }
 
 function withoutFields<T>(properties: Record<string, T>, fields: readonly string[]): Record<string, T> {
@@ -161,6 +176,14 @@ function parameter3(operation: ApiOperation, parameter: ParameterDoc): Document 
 function response3(operation: ApiOperation, status: number, response: ResponseDoc): Document {
     const examples = responseExamples(operation, status);
     const mediaType = response.mediaType ?? 'application/json';
+    if (response.binary !== undefined) {
+        const binary = { schema: { type: 'string', format: 'binary' } };
+        return {
+            description: response.description,
+            ...(response.headers === undefined ? {} : { headers: response.headers }),
+            content: Object.fromEntries(response.binary.map((type) => [type, binary])),
+        };
+    }
     return {
         description: response.description,
         ...(response.headers === undefined ? {} : { headers: response.headers }),
@@ -198,7 +221,7 @@ function operation3(operation: ApiOperation): Document {
             ? {}
             : {
                   requestBody: {
-                      required: true,
+                      required: operation.requestBody.optional !== true,
                       description: operation.requestBody.description,
                       content: {
                           'application/json': {
@@ -314,6 +337,8 @@ function response2(operation: ApiOperation, status: number, response: ResponseDo
     const mediaType = response.mediaType ?? 'application/json';
     return {
         description: response.description,
+        // Swagger 2.0's file download: `type: file`, allowed in a response schema only (not a definition).
+        ...(response.binary === undefined ? {} : { schema: { type: 'file' } }),
         ...(response.schema === undefined ? {} : { schema: { $ref: `${REF2}${response.schema}` } }),
         ...(response.headers === undefined
             ? {}
@@ -331,7 +356,11 @@ function response2(operation: ApiOperation, status: number, response: ResponseDo
 
 function operation2(operation: ApiOperation): Document {
     const produces = [
-        ...new Set(Object.values(operation.responses).map((r) => r.mediaType ?? 'application/json')),
+        ...new Set(
+            Object.values(operation.responses).flatMap(
+                (r) => r.binary ?? [r.mediaType ?? 'application/json'],
+            ),
+        ),
     ];
     return {
         operationId: operation.operationId,
@@ -349,7 +378,7 @@ function operation2(operation: ApiOperation): Document {
                       {
                           name: 'body',
                           in: 'body',
-                          required: true,
+                          required: operation.requestBody.optional !== true,
                           description: operation.requestBody.description,
                           'x-ms-summary': 'Body',
                           schema: { $ref: `${REF2}${operation.requestBody.schemaName}` },

@@ -6,15 +6,16 @@
  *
  * Where each part comes from:
  *
- * - Request bodies: the zod schemas that validate them (shared/outbound/message.ts `outboundSchemas`),
- *   converted by openapi.ts; only their titles and descriptions are written here ({@link REQUEST_FIELDS}).
+ * - Request bodies: the zod schemas that validate them (shared/outbound/message.ts `outboundSchemas`,
+ *   shared/api/optOuts.ts `optOutBodySchema`), converted by openapi.ts; only their titles and
+ *   descriptions are written here ({@link REQUEST_FIELDS}).
  * - Query, path and header parameters: the bounds the handlers check (shared/api/read.ts, fields.ts),
  *   through the constants they export.
  * - Response bodies: {@link RESPONSE_SCHEMAS}, the shapes the handlers answer (shared/api/send.ts,
  *   read.ts, fields.ts, shared/platform/httpBody.ts). test/local/openapi.test.ts sends every example to
  *   the running app and validates each answer against them.
  *
- * Adding an operation (opt-outs, inbound media, …) is one entry in {@link OPERATIONS}, with its schemas
+ * Adding an operation is one entry in {@link OPERATIONS}, with its schemas
  * in {@link RESPONSE_SCHEMAS} (or a zod schema converted as the send bodies are) and at least one
  * example; the contract test then drives it with no change of its own.
  *
@@ -29,7 +30,7 @@ import { MAX_API_BODY_BYTES } from './send';
 import { MAX_FILTER_VALUE } from '../ledger/contract';
 import { MAX_BODY_LENGTH, MAX_MEDIA_URLS, MAX_REPORTED_ERRORS } from '../outbound/message';
 import { ROUTES, type Route } from '../platform/routes';
-import { DEFAULT_OPT_OUT_PAGE_SIZE } from './optOuts';
+import { DEFAULT_OPT_OUT_PAGE_SIZE, MAX_OPT_OUT_BODY_BYTES, MSG_BAD_SINCE } from './optOuts';
 import {
     MAX_OPT_OUT_PAGE_SIZE,
     MSG_BAD_RECIPIENT,
@@ -61,10 +62,16 @@ export interface HeaderDoc {
 
 export interface ResponseDoc {
     description: string;
-    /** A key of {@link RESPONSE_SCHEMAS}; none for an empty body. */
+    /** A key of {@link RESPONSE_SCHEMAS}; none for an empty body (or a binary one). */
     schema?: string;
     /** `application/json` unless given. */
     mediaType?: string;
+    /**
+     * A binary body (a file) in one of these media types (ranges such as `image/*` allowed): OpenAPI 3
+     * writes `type: string, format: binary` under each, Swagger 2.0 `type: file` and the types in
+     * `produces`, as custom connectors expect a file download.
+     */
+    binary?: readonly string[];
     headers?: Record<string, HeaderDoc>;
 }
 
@@ -83,6 +90,9 @@ export interface ExampleDoc {
     response?: Record<string, unknown>;
 }
 
+/** The request bodies there are: an SMS/MMS, a call, an opt-out's (PUT /opt-outs/…). */
+export type RequestKind = 'sms' | 'call' | 'optOut';
+
 export interface ApiOperation {
     /** PascalCase: the connector's action name and API Management's operation name. */
     operationId: string;
@@ -94,8 +104,11 @@ export interface ApiOperation {
     description: string;
     visibility: Visibility;
     parameters: readonly ParameterDoc[];
-    /** The request body: an outbound request of this kind (its schema comes from zod). */
-    requestBody?: { kind: 'sms' | 'call'; schemaName: string; description: string };
+    /**
+     * The request body, of this kind (its schema comes from the zod schema that validates it); required
+     * unless `optional`.
+     */
+    requestBody?: { kind: RequestKind; schemaName: string; description: string; optional?: boolean };
     responses: Readonly<Record<number, ResponseDoc>>;
     examples: readonly ExampleDoc[];
 }
@@ -104,6 +117,11 @@ export interface ApiOperation {
 export const TAGS: readonly { name: string; description: string }[] = [
     { name: 'Messages', description: 'Send SMS/MMS, and read the ledger of messages and calls.' },
     { name: 'Calls', description: 'Place outbound calls.' },
+    {
+        name: 'Media',
+        description:
+            "Inbound MMS media the app copied from Twilio, and call recordings, served with the function key so no one needs Twilio's URLs or credentials.",
+    },
     {
         name: 'Opt-outs',
         description:
@@ -130,7 +148,7 @@ const STATUS_CALLBACK_DOC: FieldDoc = {
  * What each request body field means, by kind. Every property the zod schema has must be listed here
  * (test/shared/api/openapi.test.ts checks), so a new field cannot reach the documents undescribed.
  */
-export const REQUEST_FIELDS: Readonly<Record<'sms' | 'call', Readonly<Record<string, FieldDoc>>>> = {
+export const REQUEST_FIELDS: Readonly<Record<RequestKind, Readonly<Record<string, FieldDoc>>>> = {
     sms: {
         type: { title: 'Type', description: '"sms", or left out: POST /messages sends SMS/MMS.' },
         version: { title: 'Schema Version', description: 'The request schema version: 1, or left out.' },
@@ -234,6 +252,14 @@ export const REQUEST_FIELDS: Readonly<Record<'sms' | 'call', Readonly<Record<str
             visibility: 'advanced',
         },
     },
+    optOut: {
+        since: {
+            title: 'Since',
+            description:
+                'When the recipient opted out, for an import (e.g. the date in Twilio’s opt-out list): ISO 8601 with a time, from 1970 up to now. Default: now.',
+            visibility: 'important',
+        },
+    },
 };
 
 /** Fields the API refuses in a request body (set by the API itself), left out of the documents. */
@@ -253,6 +279,11 @@ const idProperty: JsonSchema = {
     description: 'The id of the message or call.',
 };
 const messageProperty: JsonSchema = { type: 'string', title: 'Message', description: 'What to do about it.' };
+const RECORDING_SID_PROPERTY: JsonSchema = {
+    type: 'string',
+    title: 'Recording SID',
+    description: 'The recording asked for.',
+};
 
 /** The schemas of every answer's body, by name (`#/components/schemas/<name>`, `#/definitions/<name>`). */
 export const RESPONSE_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
@@ -528,6 +559,43 @@ export const RESPONSE_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
             recipient: { type: 'string', title: 'Recipient', description: 'The recipient asked for.' },
         },
     },
+    ChangedConcurrently: {
+        type: 'object',
+        title: 'Changed Concurrently',
+        required: ['error'],
+        properties: { error: errorCode('changed_concurrently') },
+    },
+    MediaNotFound: {
+        type: 'object',
+        title: 'Not Found',
+        required: ['error', 'id', 'n'],
+        properties: {
+            error: errorCode('not_found'),
+            id: idProperty,
+            n: { type: 'integer', title: 'Media Index', description: 'The index asked for.' },
+        },
+    },
+    RecordingNotFound: {
+        type: 'object',
+        title: 'Not Found',
+        required: ['error', 'sid'],
+        properties: { error: errorCode('not_found'), sid: RECORDING_SID_PROPERTY },
+    },
+    UpstreamFailed: {
+        type: 'object',
+        title: 'Upstream Failed',
+        required: ['error', 'sid', 'message'],
+        properties: {
+            error: errorCode('upstream_failed'),
+            sid: RECORDING_SID_PROPERTY,
+            message: {
+                type: 'string',
+                title: 'Message',
+                description:
+                    'What failed: a status Twilio answered, a timeout, Twilio not reachable, a recording over the size limit.',
+            },
+        },
+    },
     QueueUnavailable: {
         type: 'object',
         title: 'Queue Unavailable',
@@ -626,6 +694,21 @@ const OPT_OUT_RECIPIENT: ParameterDoc = {
     schema: { type: 'string', minLength: 8, maxLength: 16 },
 };
 const OPT_OUT_EXAMPLE = { sender: '+15551230000', recipient: '+15557650001' };
+const OPT_OUT_IMPORTED = { sender: '+15551230000', recipient: '+15557650003' };
+
+/** The inbound MMS of the media examples (test/local/openapi.test.ts stores its item 0). */
+export const MEDIA_EXAMPLE_SID = `MM${'5a1e'.repeat(8)}`;
+/** A recording SID of the recording examples: no recording has it. */
+const RECORDING_EXAMPLE_SID = `RE${'0123456789abcdef'.repeat(2)}`;
+
+/** What a copied media item can be: the families of the types Twilio accepts for MMS (docs/media.md). */
+const MEDIA_TYPES = ['image/*', 'audio/*', 'video/*', 'text/*', 'application/*'] as const;
+const BINARY_HEADERS: Record<string, HeaderDoc> = {
+    'Cache-Control': {
+        description: 'private, no-store: personal data, never kept by a cache on the way.',
+        schema: { type: 'string' },
+    },
+};
 
 /** Every operation of the API, in the order the documents list them. */
 export const OPERATIONS: readonly ApiOperation[] = [
@@ -981,11 +1064,29 @@ export const OPERATIONS: readonly ApiOperation[] = [
             'Records that the recipient opted out of SMS from the sender (source api): an import from Twilio’s opt-out list, or a request made another way. 201, or 200 with the opt-out already recorded. An optional JSON body {"since": "<ISO 8601>"} dates an import.',
         visibility: 'important',
         parameters: [OPT_OUT_SENDER, OPT_OUT_RECIPIENT],
+        requestBody: {
+            kind: 'optOut',
+            schemaName: 'AddOptOutRequest',
+            description: 'Optional: when the recipient opted out (an import). Empty or left out: now.',
+            optional: true,
+        },
         responses: {
             201: { description: 'Recorded.', schema: 'OptOut' },
             200: { description: 'Already recorded: the first opt-out, as it was.', schema: 'OptOut' },
-            400: { description: 'An invalid sender, recipient or body, named.', schema: 'InvalidRequest' },
-            413: { description: 'The body is over 1024 bytes.', schema: 'PayloadTooLarge' },
+            400: {
+                description:
+                    'An invalid sender, recipient or body (not a JSON object, an unknown field, a bad since), named.',
+                schema: 'InvalidRequest',
+            },
+            409: {
+                description:
+                    'The opt-out was removed while this request recorded it: nothing is recorded; send it again.',
+                schema: 'ChangedConcurrently',
+            },
+            413: {
+                description: `The body is over ${String(MAX_OPT_OUT_BODY_BYTES)} bytes.`,
+                schema: 'PayloadTooLarge',
+            },
             ...COMMON_RESPONSES,
         },
         examples: [
@@ -994,6 +1095,22 @@ export const OPERATIONS: readonly ApiOperation[] = [
                 summary: 'A recipient who asked by phone',
                 parameters: OPT_OUT_EXAMPLE,
                 status: 201,
+            },
+            {
+                name: 'imported',
+                summary: 'An opt-out imported from Twilio’s list, with its date',
+                parameters: OPT_OUT_IMPORTED,
+                body: { since: '2024-05-01T08:30:00Z' },
+                status: 201,
+                response: { ...OPT_OUT_IMPORTED, since: '2024-05-01T08:30:00.000Z', source: 'api' },
+            },
+            {
+                name: 'invalidSince',
+                summary: 'A since that is not an ISO 8601 time',
+                parameters: OPT_OUT_IMPORTED,
+                body: { since: 'yesterday' },
+                status: 400,
+                response: { error: 'invalid_request', errors: [{ field: 'since', message: MSG_BAD_SINCE }] },
             },
             {
                 name: 'invalidSender',
@@ -1031,6 +1148,141 @@ export const OPERATIONS: readonly ApiOperation[] = [
                 parameters: { sender: OPT_OUT_EXAMPLE.sender, recipient: '+15557650002' },
                 status: 404,
                 response: { error: 'not_found', sender: OPT_OUT_EXAMPLE.sender, recipient: '+15557650002' },
+            },
+        ],
+    },
+    {
+        operationId: 'GetMessageMedia',
+        method: 'get',
+        route: ROUTES.messageMedia,
+        tag: 'Media',
+        summary: 'Get a media item of a message',
+        description:
+            'Media item n of an inbound MMS, as the app copied it from Twilio into its storage (docs/media.md), with the content type Twilio gave it. The message record’s media.items say which items were stored.',
+        visibility: 'important',
+        parameters: [
+            {
+                name: 'id',
+                in: 'path',
+                required: true,
+                title: 'Message SID',
+                description: 'The inbound message’s SID (MM… or SM…), its id in the ledger.',
+                schema: { type: 'string', minLength: 34, maxLength: 34 },
+            },
+            {
+                name: 'n',
+                in: 'path',
+                required: true,
+                title: 'Media Index',
+                description: 'Which item: a whole number from 0 to 9 (MediaUrl0 … MediaUrl9).',
+                schema: { type: 'integer', minimum: 0, maximum: 9 },
+            },
+        ],
+        responses: {
+            200: {
+                description: 'The media item, in its content type.',
+                binary: MEDIA_TYPES,
+                headers: BINARY_HEADERS,
+            },
+            400: { description: 'n is not a whole number from 0 to 9.', schema: 'InvalidRequest' },
+            404: {
+                description: 'The message has no such item stored (not copied, refused, or no such message).',
+                schema: 'MediaNotFound',
+            },
+            ...COMMON_RESPONSES,
+        },
+        examples: [
+            {
+                name: 'stored',
+                summary: 'The first item of an inbound MMS',
+                parameters: { id: MEDIA_EXAMPLE_SID, n: 0 },
+                status: 200,
+            },
+            {
+                name: 'invalidIndex',
+                summary: 'An index over 9',
+                parameters: { id: MEDIA_EXAMPLE_SID, n: 10 },
+                status: 400,
+                response: {
+                    error: 'invalid_request',
+                    errors: [{ field: 'n', message: 'must be a whole number from 0 to 9' }],
+                },
+            },
+            {
+                name: 'notStored',
+                summary: 'An item the message does not have',
+                parameters: { id: MEDIA_EXAMPLE_SID, n: 9 },
+                status: 404,
+                response: { error: 'not_found', id: MEDIA_EXAMPLE_SID, n: 9 },
+            },
+        ],
+    },
+    {
+        operationId: 'GetRecording',
+        method: 'get',
+        route: ROUTES.recording,
+        tag: 'Media',
+        summary: 'Get a recording',
+        description:
+            'A call recording’s audio (a voicemail, docs/voicemail.md), fetched from Twilio with the account’s credentials so no one is handed Twilio’s media URL. MP3 unless format is wav.',
+        visibility: 'important',
+        parameters: [
+            {
+                name: 'sid',
+                in: 'path',
+                required: true,
+                title: 'Recording SID',
+                description: 'RE and 32 lowercase hexadecimal characters (RecordingSid).',
+                schema: { type: 'string', pattern: '^RE[0-9a-f]{32}$' },
+            },
+            {
+                name: 'format',
+                in: 'query',
+                required: false,
+                title: 'Format',
+                description: 'mp3 (default) or wav.',
+                schema: { type: 'string', enum: ['mp3', 'wav'], default: 'mp3' },
+                visibility: 'advanced',
+            },
+        ],
+        responses: {
+            200: {
+                description: 'The audio: audio/mpeg (MP3) or audio/x-wav (WAV), as Twilio serves it.',
+                binary: ['audio/mpeg', 'audio/x-wav'],
+                headers: {
+                    ...BINARY_HEADERS,
+                    'Content-Disposition': {
+                        description: 'inline; filename="<sid>.<format>".',
+                        schema: { type: 'string' },
+                    },
+                },
+            },
+            400: { description: 'An invalid sid or format, named.', schema: 'InvalidRequest' },
+            404: { description: 'Twilio has no such recording.', schema: 'RecordingNotFound' },
+            502: {
+                description:
+                    'Twilio could not be asked or answered otherwise (a status, a timeout, a recording over 40 MiB): the message says which.',
+                schema: 'UpstreamFailed',
+            },
+            ...COMMON_RESPONSES,
+        },
+        examples: [
+            {
+                name: 'invalidFormat',
+                summary: 'A format the app does not serve',
+                parameters: { sid: RECORDING_EXAMPLE_SID, format: 'ogg' },
+                status: 400,
+                response: {
+                    error: 'invalid_request',
+                    errors: [{ field: 'format', message: 'must be "mp3" or "wav"' }],
+                },
+            },
+            {
+                name: 'unknown',
+                summary: 'A recording Twilio does not have',
+                parameters: { sid: RECORDING_EXAMPLE_SID, format: 'mp3' },
+                status: 404,
+                response: { error: 'not_found', sid: RECORDING_EXAMPLE_SID },
             },
         ],
     },

@@ -13,8 +13,13 @@
  * A sender is an E.164 number, a short code or a Messaging Service SID; a recipient an E.164 number
  * (shared/messaging/optOuts.ts). Anything else is a 400 naming the parameter at fault. Phone numbers are the
  * API's to show (it is function-key protected); nothing here logs them.
+ *
+ * The PUT body is checked by a zod schema ({@link optOutBodySchema}), the one shared/api/openapi.ts writes
+ * into the API's documents. zod is `require`d on the first PUT with a body, not when this module loads:
+ * the list and remove functions load this module too and need no zod.
  */
 
+import type { z } from 'zod';
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import {
     canonicalRecipient,
@@ -32,6 +37,54 @@ import { badRequest, type FieldError } from './fields';
 export const DEFAULT_OPT_OUT_PAGE_SIZE = 50;
 /** A PUT body holds one date at most. */
 export const MAX_OPT_OUT_BODY_BYTES = 1024;
+/** What is wrong with a `since` that is not a time the API takes. */
+export const MSG_BAD_SINCE = 'must be an ISO 8601 time from 1970 up to now';
+const MSG_UNKNOWN_FIELD = 'is not a field of an opt-out (only since)';
+
+/** `since` as a time from 1970 on: the milliseconds, or NaN (the "up to now" check needs the request's now). */
+function sinceMillis(value: string): number {
+    return /^\d{4}-\d{2}-\d{2}T/.test(value) ? Date.parse(value) : Number.NaN;
+}
+
+function buildBodySchema(zod: typeof z) {
+    return zod
+        .object({
+            since: zod
+                .string({ error: MSG_BAD_SINCE })
+                .refine((value) => sinceMillis(value) >= 0, { error: MSG_BAD_SINCE })
+                // What the refinement checks, as JSON Schema says it (RFC 3339 is the stricter reading).
+                .meta({ format: 'date-time' })
+                .optional(),
+        })
+        .strict();
+}
+
+let bodySchema: ReturnType<typeof buildBodySchema> | undefined;
+
+/**
+ * The zod schema of the PUT body (`{"since"?: "<ISO 8601>"}`, nothing else), loaded on first use; also
+ * what the documents' `AddOptOutRequest` is converted from. Not checked here: that `since` is not in the
+ * future (it depends on the request's time; {@link addOptOut} checks it with the same message).
+ */
+export function optOutBodySchema(): ReturnType<typeof buildBodySchema> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, not at cold start
+    bodySchema ??= buildBodySchema((require('zod') as { z: typeof z }).z);
+    return bodySchema;
+}
+
+/** The body's fields at fault: unknown fields first (as the API has always listed them), then `since`. */
+function bodyErrors(issues: readonly z.core.$ZodIssue[]): FieldError[] {
+    const unknown: FieldError[] = [];
+    const fields: FieldError[] = [];
+    for (const issue of issues) {
+        if (issue.code === 'unrecognized_keys') {
+            for (const key of issue.keys) unknown.push({ field: key, message: MSG_UNKNOWN_FIELD });
+        } else if (!fields.some((e) => e.field === String(issue.path[0]))) {
+            fields.push({ field: String(issue.path[0] ?? '(body)'), message: issue.message });
+        }
+    }
+    return [...unknown, ...fields];
+}
 
 /** GET /api/opt-outs: opt-outs filtered by sender and/or recipient, paged. */
 export async function listOptOuts(request: HttpRequest, store: OptOutStore): Promise<HttpResponseInit> {
@@ -138,19 +191,13 @@ export async function addOptOut(
         if (typeof body !== 'object' || body === null || Array.isArray(body)) {
             return badRequest([{ field: '(body)', message: 'must be a JSON object, or empty' }]);
         }
-        const { since: given, ...rest } = body as Record<string, unknown>;
-        const errors: FieldError[] = Object.keys(rest).map((field) => ({
-            field,
-            message: 'is not a field of an opt-out (only since)',
-        }));
-        if (given !== undefined) {
-            const ms =
-                typeof given === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(given) ? Date.parse(given) : NaN;
-            if (!(ms >= 0 && ms <= at.getTime())) {
-                errors.push({ field: 'since', message: 'must be an ISO 8601 time from 1970 up to now' });
-            } else {
-                since = new Date(ms).toISOString();
-            }
+        const parsed = optOutBodySchema().safeParse(body);
+        if (!parsed.success) return badRequest(bodyErrors(parsed.error.issues));
+        const errors: FieldError[] = [];
+        if (parsed.data.since !== undefined) {
+            const ms = sinceMillis(parsed.data.since);
+            if (ms > at.getTime()) errors.push({ field: 'since', message: MSG_BAD_SINCE });
+            else since = new Date(ms).toISOString();
         }
         if (errors.length > 0) return badRequest(errors);
     }

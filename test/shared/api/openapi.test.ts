@@ -1,19 +1,21 @@
 /**
  * The API's documents against the code they describe: the request schemas accept and refuse what the
- * API's validation does (a set of samples per kind, and the list query's parameters against
- * listMessages itself), every example is valid where it should be, the Swagger 2.0 document is what a
+ * API's validation does (a set of samples per kind, the opt-out body against addOptOut, and the list
+ * query's parameters against listMessages itself), the binary answers (media, recordings) are files, every example is valid where it should be, the Swagger 2.0 document is what a
  * custom connector imports, and the served function answers each document with its own address.
  * test/local/openapi.test.ts drives the running app with the examples.
  */
 
 import { HttpRequest } from '@azure/functions';
 import { openApi } from '../../../functions/openApi';
+import { addOptOut } from '../../../shared/api/optOuts';
 import { listMessages } from '../../../shared/api/read';
 import { API_SET_FIELDS, OPERATIONS, REQUEST_FIELDS } from '../../../shared/api/operations';
 import { connectorDocument, openApiDocument, requestSchema } from '../../../shared/api/openapi';
 import { parseOutbound } from '../../../shared/outbound/message';
 import { ROUTES } from '../../../shared/platform/routes';
 import { createMemoryLedger } from '../../support/memoryLedger';
+import { createMemoryOptOuts } from '../../support/memoryMessaging';
 import { schemaValidator } from '../../support/openapiValidator';
 import { testContext } from '../../support/webhooks';
 
@@ -131,7 +133,7 @@ describe('the request schemas are the validation', () => {
     });
 
     it('describes every field of the zod schemas, and nothing they do not have', () => {
-        for (const kind of ['sms', 'call'] as const) {
+        for (const kind of ['sms', 'call', 'optOut'] as const) {
             const properties = Object.keys(requestSchema(kind).properties as Json).sort();
             const described = Object.keys(REQUEST_FIELDS[kind]).filter((f) => !API_SET_FIELDS.includes(f));
             expect(properties).toEqual(described.sort());
@@ -146,6 +148,63 @@ describe('the request schemas are the validation', () => {
         expect(call.type).toMatchObject({ type: 'string', enum: ['call'] });
         expect(sms.fingerprint).toBeUndefined();
         expect(schemas.SendMessageRequest).toMatchObject({ required: ['to'], additionalProperties: false });
+    });
+});
+
+describe("the opt-out body is addOptOut's check", () => {
+    const NOW = new Date('2026-12-01T10:00:00.000Z');
+    let n = 0;
+
+    /** addOptOut's status for `body` (a new recipient each time, so a valid body is a 201). */
+    async function apiStatus(body: unknown): Promise<number> {
+        const sender = FROM;
+        const recipient = `+1555765${String(1000 + n++)}`;
+        const request = new HttpRequest({
+            method: 'PUT',
+            url: `https://app.example.com/api/opt-outs/${sender}/${recipient}`,
+            params: { sender, recipient },
+            headers: { 'Content-Type': 'application/json' },
+            body: { string: JSON.stringify(body) },
+        });
+        const response = await addOptOut(request, createMemoryOptOuts(), () => NOW);
+        return response.status ?? 200;
+    }
+
+    it.each<[string, unknown]>([
+        ['an empty object', {}],
+        ['a time in UTC', { since: '2024-05-01T08:30:00Z' }],
+        ['milliseconds and an offset', { since: '2024-05-01T08:30:00.123+02:00' }],
+        ['1970', { since: '1970-01-01T00:00:00Z' }],
+        ['a day without a time', { since: '2024-05-01' }],
+        ['a word', { since: 'yesterday' }],
+        ['a number', { since: 1714552200000 }],
+        ['null', { since: null }],
+        ['an unknown field', { source: 'keyword' }],
+        ['since and an unknown field', { since: '2024-05-01T08:30:00Z', cause: 'x' }],
+        ['an array', [1]],
+    ])('%s: the document and the API agree', async (_name, body) => {
+        expect((await apiStatus(body)) === 201).toBe(validator.valid(ref('AddOptOutRequest'), body));
+    });
+
+    it.each<[string, unknown]>([
+        ['a time in the future (after the request)', { since: '2026-12-01T10:00:01Z' }],
+        ['a time before 1970', { since: '1969-12-31T23:59:59Z' }],
+    ])('looser where the description says so: %s', async (_name, body) => {
+        expect(validator.valid(ref('AddOptOutRequest'), body)).toBe(true);
+        expect(await apiStatus(body)).toBe(400);
+    });
+
+    it('is optional in both documents', () => {
+        const put = (document.paths as Record<string, Record<string, Json>>)['/opt-outs/{sender}/{recipient}']
+            ?.put as { requestBody: Json };
+        expect(put.requestBody).toMatchObject({ required: false });
+        const put2 = (connector.paths as Record<string, Record<string, { parameters: Json[] }>>)[
+            '/opt-outs/{sender}/{recipient}'
+        ]?.put;
+        expect(put2?.parameters.find((p) => p.in === 'body')).toMatchObject({
+            required: false,
+            schema: { $ref: '#/definitions/AddOptOutRequest' },
+        });
     });
 });
 
@@ -301,6 +360,8 @@ describe('the OpenAPI 3 document', () => {
             `GET /${ROUTES.optOuts} ListOptOuts`,
             `PUT /opt-outs/{sender}/{recipient} AddOptOut`,
             `DELETE /opt-outs/{sender}/{recipient} RemoveOptOut`,
+            `GET /messages/{id}/media/{n} GetMessageMedia`,
+            `GET /recordings/{sid} GetRecording`,
         ]);
         expect((document.components as Json).securitySchemes).toMatchObject({
             functionKey: { type: 'apiKey', in: 'header', name: 'x-functions-key' },
@@ -327,6 +388,31 @@ describe('the OpenAPI 3 document', () => {
             '500',
             '503',
         ]);
+    });
+});
+
+describe('the binary answers: media and recordings', () => {
+    const get = (doc: Json, path: string) =>
+        (doc.paths as Record<string, Record<string, Json>>)[path]?.get as {
+            produces?: string[];
+            responses: Record<string, Json>;
+        };
+
+    it.each([
+        ['/messages/{id}/media/{n}', ['image/*', 'audio/*', 'video/*', 'text/*', 'application/*']],
+        ['/recordings/{sid}', ['audio/mpeg', 'audio/x-wav']],
+    ])('%s: a file in OpenAPI 3 and Swagger 2.0, errors as JSON', (path, types) => {
+        const ok3 = get(document, path).responses['200'] as { content: Record<string, Json> };
+        expect(Object.keys(ok3.content)).toEqual(types);
+        for (const media of Object.values(ok3.content)) {
+            expect(media).toEqual({ schema: { type: 'string', format: 'binary' } });
+        }
+        expect(Object.keys((get(document, path).responses['404'] as { content: Json }).content)).toEqual([
+            'application/json',
+        ]);
+        const op2 = get(connector, path);
+        expect(op2.responses['200']).toMatchObject({ schema: { type: 'file' } });
+        expect(op2.produces).toEqual([...types, 'application/json', 'text/plain']);
     });
 });
 
