@@ -18,6 +18,9 @@ import {
     DEFAULT_SECRET_NAME,
     parseConfig,
 } from '../../shared/platform/config';
+import { newRecord } from '../../shared/ledger/rules';
+import { outcomeLine, type OutcomeAction } from '../../shared/platform/outcomes';
+import { voicemailLine } from '../../shared/voice/voicemail';
 import { registrations } from '../support/functionsCore';
 import {
     evaluate,
@@ -756,43 +759,135 @@ describeCompiled('infra/main.bicep, compiled', () => {
     });
 
     describe('alerts', () => {
-        const OUTCOME_EVENTS = [
-            'message.sent',
-            'message.failed',
-            'message.dead-lettered',
-            'message.rejected',
-            'call.sent',
-            'call.failed',
-            'call.dead-lettered',
-            'webhook.rejected',
-            // The rest of shared/platform/outcomes.ts's vocabulary: none of these may count towards an alert.
-            'call.rejected',
-            'message.accepted',
-            'call.accepted',
-            'message.conflict',
-            'call.conflict',
-            'message.in-progress',
-            'call.in-progress',
-            'message.queue-unavailable',
-            'call.queue-unavailable',
-            'message.retrying',
-            'call.retrying',
-            'message.already-sent',
-            'call.already-sent',
-            'message.already-final',
-            'call.already-final',
-            'message.found-at-twilio',
-            'call.found-at-twilio',
-            'message.poisoned',
-            'call.poisoned',
-            'message.delivered',
-            'call.completed',
-            'call.unanswered',
-            'message.status',
-            'call.status',
-            'message.unmatched',
-            'call.unmatched',
-            'webhook.invalid',
+        const MESSAGE_SID = 'SM0123456789abcdef0123456789abcdef';
+        const MEDIA_SID = 'MM0123456789abcdef0123456789abcdef';
+        const RECORDING_SID = 'RE0123456789abcdef0123456789abcdef';
+        // Every action, for both subjects (a Record, so tsc names an action added to OutcomeAction and
+        // missing here). The status is `failed` on all of them: a rule's status condition must not count
+        // them for it.
+        const ACTIONS: Record<OutcomeAction, true> = {
+            accepted: true,
+            sent: true,
+            failed: true,
+            rejected: true,
+            conflict: true,
+            'in-progress': true,
+            'queue-unavailable': true,
+            retrying: true,
+            delayed: true,
+            'dead-lettered': true,
+            'already-sent': true,
+            'already-final': true,
+            'found-at-twilio': true,
+            poisoned: true,
+            delivered: true,
+            completed: true,
+            unanswered: true,
+            status: true,
+            unmatched: true,
+        };
+        const voicemail = newRecord(
+            {
+                id: RECORDING_SID,
+                direction: 'inbound',
+                type: 'voicemail',
+                status: 'recorded',
+                sid: RECORDING_SID,
+            },
+            new Date('2026-01-02T03:04:05Z'),
+        );
+        /**
+         * Real outcome lines, labelled: shared/platform/outcomes.ts's whole vocabulary, the media copy's lines
+         * (written as shared/media/*.ts and functions/inboundSms.ts / getMessageMedia.ts write them, prose
+         * after the fields included) and the voicemail twimlet's (shared/voice/voicemail.ts's own writer).
+         */
+        const OUTCOME_LINES: [label: string, line: string][] = [
+            ...(['message', 'call'] as const).flatMap((subject) =>
+                (Object.keys(ACTIONS) as OutcomeAction[]).map((action): [string, string] => [
+                    `${subject}.${action}`,
+                    outcomeLine({
+                        event: `${subject}.${action}`,
+                        id: 'order-1',
+                        sid: MESSAGE_SID,
+                        status: 'failed',
+                        code: '21211',
+                        attempt: 5,
+                        route: subject === 'call' ? 'calls' : 'messages',
+                    }),
+                ]),
+            ),
+            ['message.delayed early', outcomeLine({ event: 'message.delayed', id: 'order-1', attempt: 1 })],
+            ['webhook.rejected', outcomeLine({ event: 'webhook.rejected', status: 403, route: 'voice' })],
+            [
+                'webhook.rejected twimlets',
+                outcomeLine({ event: 'webhook.rejected', status: 400, route: 'twimlets' }),
+            ],
+            [
+                'webhook.invalid',
+                outcomeLine({ event: 'webhook.invalid', id: 'order-1', status: 400, route: 'status' }),
+            ],
+            ['media.queued', `event=media.queued id=${MEDIA_SID} sid=${MEDIA_SID}: 2 item(s)`],
+            ['media.refused', `event=media.refused id=${MEDIA_SID} sid=${MEDIA_SID}: NumMedia is over 10`],
+            [
+                'media.not-queued',
+                `event=media.not-queued id=${MEDIA_SID} sid=${MEDIA_SID}: the media copy could not be queued: RestError`,
+            ],
+            ['media.rejected', `event=media.rejected id=queue-msg-1 attempt=1: sid is missing`],
+            [
+                'media.already-copied',
+                `event=media.already-copied id=${MEDIA_SID} sid=${MEDIA_SID} status=copied attempt=2: a redelivery; nothing fetched`,
+            ],
+            [
+                'media.copied',
+                `event=media.copied id=${MEDIA_SID} sid=${MEDIA_SID} status=copied attempt=1: 1 of 2 stored; refused 1:content-type`,
+            ],
+            [
+                'media.retrying',
+                `event=media.retrying id=${MEDIA_SID} sid=${MEDIA_SID} status=pending attempt=2: Twilio answered 503`,
+            ],
+            [
+                'media.unrecorded',
+                `event=media.unrecorded id=${MEDIA_SID} sid=${MEDIA_SID} status=copied attempt=1: 2 of 2 stored, but the message has no ledger record`,
+            ],
+            [
+                'media.dead-lettered',
+                `event=media.dead-lettered id=${MEDIA_SID} sid=${MEDIA_SID} status=dead-lettered attempt=5: Twilio answered 503`,
+            ],
+            [
+                'media.dead-lettered unreadable',
+                `event=media.dead-lettered id=poison-1 status=unreadable: a poisoned media job names no message (not JSON; content hash 0123456789abcdef)`,
+            ],
+            [
+                'media.poisoned',
+                `event=media.poisoned id=${MEDIA_SID} sid=${MEDIA_SID} status=dead-lettered: already recorded`,
+            ],
+            [
+                'media.oversized',
+                `event=media.oversized id=${MEDIA_SID} route=messages: a stored media blob is over the limit`,
+            ],
+            ['voicemail.recorded', voicemailLine('voicemail.recorded', voicemail, 'completed')],
+            ['voicemail.notify-sms queued', voicemailLine('voicemail.notify-sms', voicemail, 'queued')],
+            [
+                'voicemail.notify-sms failed',
+                `${voicemailLine('voicemail.notify-sms', voicemail, 'failed')}: the outbound queue could not be reached (RestError)`,
+            ],
+            [
+                'voicemail.notify-sms not-configured',
+                voicemailLine('voicemail.notify-sms', voicemail, 'not-configured'),
+            ],
+            ['voicemail.notify-email sent', voicemailLine('voicemail.notify-email', voicemail, 'sent')],
+            [
+                'voicemail.notify-email failed',
+                `${voicemailLine('voicemail.notify-email', voicemail, 'failed')}: the e-mail could not be sent (RestError)`,
+            ],
+            [
+                'voicemail.notify-email not-configured',
+                voicemailLine('voicemail.notify-email', voicemail, 'not-configured'),
+            ],
+            [
+                'voicemail.unrecorded',
+                `event=voicemail.unrecorded id=${RECORDING_SID} route=twimlets: the recording step could not be stored (RestError)`,
+            ],
         ];
 
         function rules(result: Evaluated) {
@@ -815,24 +910,48 @@ describeCompiled('infra/main.bicep, compiled', () => {
             });
         }
 
-        /** Which outcome lines a rule's query counts: its event extraction and filter, applied to real lines. */
+        /**
+         * Which outcome lines a rule's query counts (their labels): its field extractions and its last
+         * `where` — `or` of `(… and …)` of `<field> in (…)` / `<field> == "…"` — applied to the real lines.
+         * Any other shape of query throws, so a rule this cannot read is not passed unread.
+         */
         function counted(query: string): string[] {
-            const extract = /extract\(@"((?:[^"]|"")*)", 1, message\)/.exec(query);
-            if (extract === null) throw new Error(`query does not extract the event name: ${query}`);
-            const pattern = new RegExp((extract[1] ?? '').replace(/""/g, '"'));
-            const inList = /where event in \(([^)]*)\)/.exec(query);
-            const equals = /where event == "([^"]+)"/.exec(query);
-            const wanted = inList
-                ? [...(inList[1] ?? '').matchAll(/"([^"]+)"/g)].map((m) => m[1] ?? '')
-                : equals
-                  ? [equals[1] ?? '']
-                  : [];
-            expect(wanted.filter((name) => !OUTCOME_EVENTS.includes(name))).toEqual([]);
-            return OUTCOME_EVENTS.filter((event) => {
-                const line = `event=${event} id=order-1 sid=SM0123 status=x code=21211 attempt=5`;
-                const name = pattern.exec(line)?.[1];
-                return name !== undefined && wanted.includes(name);
-            });
+            const patterns = new Map<string, RegExp>();
+            for (const m of query.matchAll(/extend (\w+) = extract\(@"((?:[^"]|"")*)", 1, message\)/g)) {
+                patterns.set(m[1] ?? '', new RegExp((m[2] ?? '').replace(/""/g, '"')));
+            }
+            if (!patterns.has('event')) throw new Error(`query does not extract the event name: ${query}`);
+            const clause = query.slice(query.lastIndexOf('| where ') + '| where '.length);
+            const disjuncts = clause.split(' or ').map((disjunct) =>
+                disjunct
+                    .replace(/^\((.*)\)$/, '$1')
+                    .split(' and ')
+                    .map((conjunct) => {
+                        const m = /^(\w+) (?:in \(([^)]*)\)|== ("[^"]+"))$/.exec(conjunct);
+                        const field = m?.[1] ?? '';
+                        if (m === null || !patterns.has(field))
+                            throw new Error(`cannot read "${conjunct}" in ${query}`);
+                        const values = [...(m[2] ?? m[3] ?? '').matchAll(/"([^"]+)"/g)].map(
+                            (v) => v[1] ?? '',
+                        );
+                        return { field, values };
+                    }),
+            );
+            // A rule naming an event no line has would count nothing, silently.
+            const events = new Set(OUTCOME_LINES.map(([, line]) => patterns.get('event')?.exec(line)?.[1]));
+            const named = disjuncts
+                .flat()
+                .filter((c) => c.field === 'event')
+                .flatMap((c) => c.values);
+            expect(named.filter((event) => !events.has(event))).toEqual([]);
+            return OUTCOME_LINES.filter(([, line]) =>
+                disjuncts.some((conjuncts) =>
+                    conjuncts.every(({ field, values }) => {
+                        const value = patterns.get(field)?.exec(line)?.[1];
+                        return value !== undefined && values.includes(value);
+                    }),
+                ),
+            ).map(([label]) => label);
         }
 
         test('dead letters (any in 15 min), failures (more than N in 15 min), rejected webhooks (more than N in 5 min)', () => {
@@ -858,12 +977,43 @@ describeCompiled('infra/main.bicep, compiled', () => {
                 threshold: 30,
                 aggregation: 'Count',
             });
+            // Work lost for good: a message or call never sent, an inbound MMS's media never copied.
             expect(counted(byName['dead-lettered']?.query ?? '')).toEqual([
                 'message.dead-lettered',
                 'call.dead-lettered',
+                'media.dead-lettered',
+                'media.dead-lettered unreadable',
             ]);
-            expect(counted(byName.failed?.query ?? '')).toEqual(['message.failed', 'call.failed']);
-            expect(counted(byName['webhook-rejected']?.query ?? '')).toEqual(['webhook.rejected']);
+            // Outcomes that will not happen: a send refused or undelivered (21610 to an opted-out recipient
+            // included), media that will not be copied, a voicemail step not stored, a notice not sent.
+            expect(counted(byName.failed?.query ?? '')).toEqual([
+                'message.failed',
+                'call.failed',
+                'media.not-queued',
+                'voicemail.notify-sms failed',
+                'voicemail.notify-email failed',
+                'voicemail.unrecorded',
+            ]);
+            expect(counted(byName['webhook-rejected']?.query ?? '')).toEqual([
+                'webhook.rejected',
+                'webhook.rejected twimlets',
+            ]);
+        });
+
+        test('a delayed or retrying line counts towards no alert: the work is still being done', () => {
+            const alerted = rules(full).flatMap((rule) => counted(rule.query));
+            const pending = OUTCOME_LINES.map(([label]) => label).filter((label) =>
+                /\.(delayed|retrying)( |$)/.test(label),
+            );
+            expect(pending).toEqual([
+                'message.retrying',
+                'message.delayed',
+                'call.retrying',
+                'call.delayed',
+                'message.delayed early',
+                'media.retrying',
+            ]);
+            expect(pending.filter((label) => alerted.includes(label))).toEqual([]);
         });
 
         test('the alerts go to an action group e-mailing the alertEmail parameter', () => {
