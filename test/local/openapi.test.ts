@@ -6,8 +6,17 @@
  * response example of that name, and that its body validates against the document's response schema,
  * with the documented headers (Location, Retry-After). Errors that have no example (a body over the
  * limit, a body that is not JSON) are provoked here and checked the same way.
+ *
+ * State the examples need is made here: the media examples' inbound MMS has its item 0 stored in the media
+ * container, as the inboundMedia function leaves a copied item (blob `<MessageSid>/<n>` with its content
+ * type; test/integration/media.test.ts drives the copy itself). A binary answer (a file) is checked for a
+ * documented content type and, for the media, the stored bytes; JSON Schema has nothing to say about it.
+ * Not sent: a recording's 200 and 502 (the sandbox names recordings with SIDs of its own, so a fixed
+ * example SID cannot be one, and it answers its recordings' audio without failing); the recordings
+ * integration test (test/integration/recordings.test.ts) covers both.
  */
 
+import { ContainerClient } from '@azure/storage-blob';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,7 +24,10 @@ import { freePort, startAzurite, type Azurite } from '../../local/azurite';
 import { startAppProcess, type AppProcess } from '../../local/host/appProcess';
 import { SANDBOX_NUMBER } from '../../local/sandbox/resources';
 import { generateTestCredentials, startTwilioSandbox, type TwilioSandbox } from '../../local/sandbox/sandbox';
+import { MEDIA_EXAMPLE_SID } from '../../shared/api/operations';
+import { MAX_OPT_OUT_BODY_BYTES } from '../../shared/api/optOuts';
 import { MAX_API_BODY_BYTES } from '../../shared/api/send';
+import { mediaBlobName } from '../../shared/media/job';
 import { REPO_ROOT } from '../support/childProcess';
 import { schemaValidator, type SchemaValidator } from '../support/openapiValidator';
 
@@ -56,6 +68,8 @@ const FUNCTIONS = [
     'listOptOuts',
     'addOptOut',
     'removeOptOut',
+    'getMessageMedia',
+    'getRecording',
     'openApi',
     'outbound',
     'outboundPoison',
@@ -71,12 +85,21 @@ let appUrl = '';
 let document: Json;
 let validator: SchemaValidator;
 
+const MEDIA_CONTAINER = 'contract-media';
+/** The stored media item of the media examples: a PNG's signature and a few bytes, not text. */
+const MEDIA_BYTES = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0xff, 0x10, 0x80]);
+
 beforeAll(async () => {
     azurite = await startAzurite({ ports: 'free' });
     const credentials = generateTestCredentials();
     sandbox = await startTwilioSandbox({ ...credentials, callbackDelayMs: 0 });
     // An app folder whose `main` names the API's function sources, so the host runs them as the worker
     // would, without a build (the functions folder is a link: the sources resolve from the repo).
+    const media = new ContainerClient(azurite.connectionString, MEDIA_CONTAINER);
+    await media.createIfNotExists();
+    await media.uploadBlockBlob(mediaBlobName(MEDIA_EXAMPLE_SID, 0), MEDIA_BYTES, MEDIA_BYTES.length, {
+        blobHTTPHeaders: { blobContentType: 'image/png' },
+    });
     appDir = mkdtempSync(path.join(tmpdir(), 'openapi-contract-'));
     symlinkSync(path.join(REPO_ROOT, 'functions'), path.join(appDir, 'functions'), 'dir');
     symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(appDir, 'node_modules'), 'dir');
@@ -99,6 +122,7 @@ beforeAll(async () => {
             TWILIO_API_URL: sandbox.url,
             TWILIO_FROM_NUMBER: SANDBOX_NUMBER,
             PUBLIC_BASE_URL: `http://localhost:${String(port)}`,
+            MEDIA_CONTAINER,
             KEY_VAULT_URL: '',
         },
         stdio: 'pipe',
@@ -159,6 +183,7 @@ function baseUrl(): string {
 interface Answer {
     status: number;
     headers: Headers;
+    /** Parsed JSON, the text, or for a binary answer (not JSON, not text) the bytes. */
     body: unknown;
 }
 
@@ -188,13 +213,29 @@ async function send(p: string, method: string, operation: Operation, name: strin
 }
 
 async function answer(response: globalThis.Response): Promise<Answer> {
+    const type = response.headers.get('content-type') ?? '';
+    if (!type.includes('json') && !type.startsWith('text/')) {
+        return {
+            status: response.status,
+            headers: response.headers,
+            body: Buffer.from(await response.arrayBuffer()),
+        };
+    }
     const text = await response.text();
-    const json = (response.headers.get('content-type') ?? '').includes('json');
     return {
         status: response.status,
         headers: response.headers,
-        body: json ? (JSON.parse(text) as unknown) : text,
+        body: type.includes('json') ? (JSON.parse(text) as unknown) : text,
     };
+}
+
+/** Whether a content type (`image/png; charset=…`) is in a media type or range (`image/*`, `*\/*`). */
+function inMediaRange(contentType: string, range: string): boolean {
+    const type = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
+    const [main, sub] = range.toLowerCase().split('/');
+    return (
+        range === '*/*' || (sub === '*' ? type.startsWith(`${main ?? ''}/`) : type === range.toLowerCase())
+    );
 }
 
 /** The answer against the document: a documented status, its headers, and a body valid against its schema. */
@@ -210,8 +251,20 @@ function checkAgainstDocument(operation: Operation, got: Answer): void {
     }
     const media = Object.entries(documented?.content ?? {});
     if (media.length === 0) return;
-    const [[type, { schema }]] = media as [[string, MediaType]];
-    expect(got.headers.get('content-type') ?? '').toContain(type);
+    const contentType = got.headers.get('content-type') ?? '';
+    const matched = media.find(([range]) => inMediaRange(contentType, range));
+    expect([operation.operationId, got.status, contentType, matched !== undefined]).toEqual([
+        operation.operationId,
+        got.status,
+        contentType,
+        true,
+    ]);
+    const schema = matched?.[1].schema;
+    // A file: its bytes are what the document says nothing more about (the media test compares them).
+    if (schema?.format === 'binary') {
+        expect(got.body).toBeInstanceOf(Buffer);
+        return;
+    }
     expect([operation.operationId, got.status, validator.errors(schema, got.body)]).toEqual([
         operation.operationId,
         got.status,
@@ -268,6 +321,19 @@ describe('every example in the document, sent to the running app', () => {
                 'PlaceCall.twoContents 400',
                 'GetMessage.sent 200',
                 'GetMessage.unknown 404',
+                'AddOptOut.added 201',
+                'AddOptOut.imported 201',
+                'AddOptOut.invalidSince 400',
+                'AddOptOut.invalidSender 400',
+                'RemoveOptOut.removed 204',
+                'RemoveOptOut.unknown 404',
+                'ListOptOuts.bySender 200',
+                'ListOptOuts.invalidRecipient 400',
+                'GetMessageMedia.stored 200',
+                'GetMessageMedia.invalidIndex 400',
+                'GetMessageMedia.notStored 404',
+                'GetRecording.invalidFormat 400',
+                'GetRecording.unknown 404',
             ]),
         );
     }, 60_000);
@@ -290,6 +356,30 @@ describe('every example in the document, sent to the running app', () => {
     });
 });
 
+describe('the binary answers', () => {
+    it('a media item is the stored bytes, with the stored content type, kept by no cache', async () => {
+        const got = await fetch(`${baseUrl()}/messages/${MEDIA_EXAMPLE_SID}/media/0`);
+        expect(got.status).toBe(200);
+        expect(got.headers.get('content-type')).toBe('image/png');
+        expect(got.headers.get('cache-control')).toBe('private, no-store');
+        expect(Buffer.from(await got.arrayBuffer())).toEqual(MEDIA_BYTES);
+    });
+
+    it('the imported opt-out keeps the since its body gave', async () => {
+        const got = await answer(await fetch(`${baseUrl()}/opt-outs?recipient=%2B15557650003`));
+        expect(got.body).toEqual({
+            optOuts: [
+                {
+                    sender: '+15551230000',
+                    recipient: '+15557650003',
+                    since: '2024-05-01T08:30:00.000Z',
+                    source: 'api',
+                },
+            ],
+        });
+    });
+});
+
 describe('errors without an example, provoked', () => {
     const sendOperation = () =>
         operations().find((o) => o.operation.operationId === 'SendMessage')?.operation;
@@ -302,6 +392,20 @@ describe('errors without an example, provoked', () => {
                 method: 'POST',
                 headers: { 'Content-Type': 'application/json' },
                 body: JSON.stringify({ to: '+15557654321', body: 'x'.repeat(MAX_API_BODY_BYTES) }),
+            }),
+        );
+        expect(got.status).toBe(413);
+        checkAgainstDocument(operation, got);
+    });
+
+    it(`an opt-out body over ${String(MAX_OPT_OUT_BODY_BYTES)} bytes: 413 as documented`, async () => {
+        const operation = operations().find((o) => o.operation.operationId === 'AddOptOut')?.operation;
+        if (operation === undefined) throw new Error('no AddOptOut');
+        const got = await answer(
+            await fetch(`${baseUrl()}/opt-outs/%2B15551230000/%2B15557650004`, {
+                method: 'PUT',
+                headers: { 'Content-Type': 'application/json' },
+                body: JSON.stringify({ since: 'x'.repeat(MAX_OPT_OUT_BODY_BYTES) }),
             }),
         );
         expect(got.status).toBe(413);
