@@ -10,8 +10,9 @@
  * message's or call's status (Twilio's, or our own `queued`), except on `webhook.*` lines, where it is the
  * HTTP status answered. `code` is Twilio's error code, else a transport error code (`ECONNRESET`), else
  * `http-<status>`. `attempt` is the host's delivery count of the queue message (1 for the first; not on
- * lines from the poison queue or from webhooks). `route` is the route a webhook or API request came in on
- * (`voice`, `sms`, `status`, `messages`, `calls`).
+ * lines from the poison queue or from webhooks). `route` is the route a webhook or API request came in on:
+ * `voice`, `sms`, `status` or `twimlets` on webhook lines (`other` for any other path:
+ * shared/webhooks/receive.ts `webhookRoute`), `messages` or `calls` on the API's (shared/api/send.ts).
  * Phone numbers, bodies, tokens, query strings and payload field names are never fields: the id and the
  * SID identify the message, and its ledger record (GET /api/messages/{id}) holds the rest.
  *
@@ -21,25 +22,41 @@
  *   final success), `unanswered` (a call ended `busy`, `no-answer` or `canceled`: not a failure of
  *   ours), `status` (any other status callback), `already-sent`, `already-final` and
  *   `found-at-twilio` (a copy found the send already done, or an attempt whose answer was lost had
- *   reached Twilio: recorded, not resent), `poisoned` (a poison-queue copy of a message whose record was
+ *   reached Twilio: recorded, not resent; `found-at-twilio` is a warning when the attempt that reached
+ *   Twilio died before recording it), `poisoned` (a poison-queue copy of a message whose record was
  *   already final: nothing changed);
- * - warning: `failed` (Twilio refused the create for good, or reported `failed` / `undelivered` for a
- *   message, `failed` for a call — one alert counts both: the message will not reach its recipient),
- *   `rejected` (an invalid queue message, never sent), `conflict` (another request under an id already used: a queue
- *   copy that differs from the recorded one, or an API request answered 422), `in-progress` (API 409),
- *   `queue-unavailable` (API 503), `retrying` (a transient failure; the host redelivers), `delayed`
- *   (Twilio pushed back — 429, 21611, 30001 — and a copy was re-enqueued to try again after a
- *   visibility delay; `code` is Twilio's; an early copy of a delayed message put back for the rest of its
- *   wait is the same event at information level, without a code), `unmatched` (a
- *   status callback for no send of ours, kept under its SID), `webhook.rejected` (every webhook refused
- *   before it was processed: 400 unsigned, 403 bad signature, 413 too large, 500 misconfigured, 503
- *   token unreadable), `webhook.invalid` (a signed status callback without a SID and status, 400);
+ * - warning: `failed` (Twilio refused the create for good — 21610 for an opted-out recipient, also when
+ *   the app refuses the send before asking, shared/messaging/outbound.ts — or reported `failed` /
+ *   `undelivered` for a message, `failed` for a call — one alert counts both: the message will not reach
+ *   its recipient), `rejected` (an invalid queue message, never sent; `code=validation`), `conflict`
+ *   (another request under an id already used: a queue copy that differs from the recorded one, or an API
+ *   request answered 422), `in-progress` (API 409), `queue-unavailable` (API 503), `retrying` (a
+ *   transient failure; the host redelivers), `delayed` (Twilio pushed back — 429, 21611, 30001 — and a
+ *   copy was re-enqueued to try again after a visibility delay; `code` is Twilio's; an early copy of a
+ *   delayed message put back for the rest of its wait is the same event at information level, without a
+ *   code), `unmatched` (a status callback for no send of ours, kept under its SID), `webhook.rejected`
+ *   (every webhook refused before it was processed: 400 unsigned, 403 bad signature, 413 too large, 500
+ *   misconfigured, 503 token unreadable), `webhook.invalid` (a signed status callback without a SID and
+ *   status, 400);
  * - error: `dead-lettered` (retries exhausted, never sent), logged once: by the outbound function's last
  *   attempt when it records it, else by the poison function.
  *
  * A status callback's final event is logged when the callback moved the record; a repeat of it is a
  * `status` line, so the failure alert counts a message once. Inbound messages and voice webhooks keep
  * their own lines.
+ *
+ * Two more subjects are written in this format by their own modules (not through {@link outcomeLine},
+ * whose types hold the three above); the alerts count some of their events (docs/operations.md has the
+ * tables):
+ *
+ * - `media.*`, the inbound MMS media copy (shared/media/, functions/inboundSms.ts, getMessageMedia.ts),
+ *   `id` and `sid` the message's SID: information `queued`, `copied`, `already-copied`, `poisoned`;
+ *   warning `refused`, `not-queued` (error when queueing threw), `rejected`, `retrying`, `unrecorded`;
+ *   error `dead-lettered`, `oversized` (`route=messages`).
+ * - `voicemail.*`, the voicemail twimlet (shared/voice/voicemail.ts `voicemailLine`,
+ *   shared/voice/twimlets/voicemail.ts), `id` and `sid` the RecordingSid, `route=twimlets`: information
+ *   `recorded`, `notify-sms` / `notify-email` (`status=queued`, `sent`, `not-configured`; a warning with
+ *   `status=failed`); error `unrecorded`.
  *
  * Pure and dependency-free: the webhook front imports it on a cold start.
  */
