@@ -61,9 +61,9 @@
  * reach a log.
  */
 
-import type { TokenCredential } from '@azure/core-auth';
 import type { TableClient } from '@azure/data-tables';
 import { lazy } from '../platform/lazy';
+import { jitter, openTable, quote, statusOf, type TableConnectionOptions } from './tableClient';
 import {
     LedgerQueryError,
     type Ledger,
@@ -112,17 +112,7 @@ export {
 } from './contract';
 export { checkListQuery, isValidLedgerId, type CheckedListQuery } from './rules';
 
-export interface LedgerOptions {
-    /** A storage connection string (Azurite, or an account key / SAS). Either this or `tableUrl`. */
-    connectionString?: string;
-    /** The Table service endpoint, e.g. `https://<account>.table.core.windows.net`, used with `credential`. */
-    tableUrl?: string;
-    /**
-     * Required with `tableUrl`: the identity's credential, shared with the app's other clients of that
-     * identity (never a default credential made here, which would be the wrong identity in Azure).
-     */
-    credential?: TokenCredential;
-    tableName: string;
+export interface LedgerOptions extends TableConnectionOptions {
     /** Whether message bodies are kept (personal data). Otherwise only their length is. */
     storeBody: boolean;
     /** Clock, for tests. */
@@ -215,7 +205,7 @@ export function createLedger(options: LedgerOptions): Ledger {
         throw new Error('The ledger table name must be 3-63 letters or digits, starting with a letter');
     }
     const now = options.now ?? (() => new Date());
-    const table = lazy(() => openTable(options));
+    const table = lazy(() => openTable(options, 'The ledger needs'));
 
     // What this process last saw of each record (its ETag, revision and content, or that it was absent),
     // so the next update can write on that ETag instead of reading first. Bounded: only recent ids matter
@@ -482,36 +472,6 @@ async function writeSidIndex(
     );
 }
 
-/** A connection string whose table endpoint is plain http (Azurite). */
-const HTTP_ENDPOINT = /(^|;)\s*(TableEndpoint\s*=\s*http:|DefaultEndpointsProtocol\s*=\s*http\s*(;|$))/i;
-
-async function openTable(options: LedgerOptions): Promise<TableClient> {
-    const { TableClient } = await import('@azure/data-tables');
-    // The ledger sits on webhook paths, where Twilio waits at most 15 s: keep the SDK's retries short.
-    const clientOptions = { retryOptions: { maxRetries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 2_000 } };
-    let client: TableClient;
-    if (options.connectionString !== undefined) {
-        client = TableClient.fromConnectionString(options.connectionString, options.tableName, {
-            ...clientOptions,
-            // Azurite is served over http; the SDK only allows that for "UseDevelopmentStorage=true".
-            allowInsecureConnection: HTTP_ENDPOINT.test(options.connectionString),
-        });
-    } else {
-        if (options.tableUrl === undefined || options.credential === undefined) {
-            throw new Error('The ledger needs a connection string, or a table URL and a credential');
-        }
-        client = new TableClient(options.tableUrl, options.tableName, options.credential, clientOptions);
-    }
-    try {
-        // The SDK itself ignores 409 TableAlreadyExists here; this also covers emulators that word it
-        // differently, but not a table being deleted.
-        await client.createTable();
-    } catch (error) {
-        if (statusOf(error) !== 409 || codeOf(error) === 'TableBeingDeleted') throw error;
-    }
-    return client;
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Keys
 
@@ -529,11 +489,6 @@ function indexKeys(id: string, createdAt: string): { partitionKey: string; rowKe
 /** Day number (days since 1970-01-01 UTC) → `YYYYMMDD`. */
 function dayString(day: number): string {
     return new Date(day * DAY_MS).toISOString().slice(0, 10).replace(/-/g, '');
-}
-
-/** An OData string literal: quotes doubled. */
-function quote(value: string): string {
-    return `'${value.replace(/'/g, "''")}'`;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -799,22 +754,6 @@ async function oldestDay(client: TableClient): Promise<number | undefined> {
         if (first !== undefined) return parseDay((first.partitionKey ?? '').slice(1), true);
     }
     return undefined;
-}
-
-/** A short random pause before retrying a lost race, so that racers spread out. */
-function jitter(attempt: number): Promise<void> {
-    const ms = Math.random() * Math.min(10 * attempt, 100);
-    return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function statusOf(error: unknown): number | undefined {
-    const status = (error as { statusCode?: unknown } | null)?.statusCode;
-    return typeof status === 'number' ? status : undefined;
-}
-
-function codeOf(error: unknown): string | undefined {
-    const code = (error as { code?: unknown } | null)?.code;
-    return typeof code === 'string' ? code : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -19,8 +19,8 @@
  * entity are phone numbers.
  */
 
-import type { TokenCredential } from '@azure/core-auth';
 import type { TableClient, TableEntityResult } from '@azure/data-tables';
+import { jitter, openTable, quote, statusOf, type TableConnectionOptions } from '../ledger/tableClient';
 import { lazy } from '../platform/lazy';
 import {
     canonicalRecipient,
@@ -38,15 +38,11 @@ import {
 } from './optOuts';
 import { checkCounterAddress, nextWindow, type ReplyWindow, type ReplyWindows } from './replyGuard';
 
-export interface MessagingTableOptions {
-    /** A storage connection string (Azurite, or an account key / SAS). Either this or `tableUrl`. */
-    connectionString?: string;
-    /** The Table service endpoint, used with `credential` (the storage identity's, shared with the app). */
-    tableUrl?: string;
-    credential?: TokenCredential;
-    /** The ledger's table (`LEDGER_TABLE`). */
-    tableName: string;
-}
+/**
+ * Where the ledger's table is (`tableName`: `LEDGER_TABLE`): a connection string, or a Table service URL
+ * with the storage identity's credential, shared with the app.
+ */
+export type MessagingTableOptions = TableConnectionOptions;
 
 const SCHEMA_VERSION = 1;
 const TOKEN_VERSION = 1;
@@ -87,7 +83,7 @@ export function createMessagingTables(options: MessagingTableOptions): {
     if (!/^[A-Za-z][A-Za-z0-9]{2,62}$/.test(options.tableName)) {
         throw new Error('The table name must be 3-63 letters or digits, starting with a letter');
     }
-    const table = lazy(() => openTable(options));
+    const table = lazy(() => openTable(options, 'The messaging stores need'));
     return { optOuts: tableOptOuts(table), replyWindows: tableReplyWindows(table) };
 }
 
@@ -239,33 +235,6 @@ function tableReplyWindows(table: () => Promise<TableClient>): ReplyWindows {
 // ---------------------------------------------------------------------------------------------------------
 // Storage
 
-/** A connection string whose table endpoint is plain http (Azurite). */
-const HTTP_ENDPOINT = /(^|;)\s*(TableEndpoint\s*=\s*http:|DefaultEndpointsProtocol\s*=\s*http\s*(;|$))/i;
-
-async function openTable(options: MessagingTableOptions): Promise<TableClient> {
-    const { TableClient } = await import('@azure/data-tables');
-    // Both stores sit on the webhook's path, where Twilio waits at most 15 s: keep retries short.
-    const clientOptions = { retryOptions: { maxRetries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 2_000 } };
-    let client: TableClient;
-    if (options.connectionString !== undefined) {
-        client = TableClient.fromConnectionString(options.connectionString, options.tableName, {
-            ...clientOptions,
-            allowInsecureConnection: HTTP_ENDPOINT.test(options.connectionString),
-        });
-    } else {
-        if (options.tableUrl === undefined || options.credential === undefined) {
-            throw new Error('The messaging stores need a connection string, or a table URL and a credential');
-        }
-        client = new TableClient(options.tableUrl, options.tableName, options.credential, clientOptions);
-    }
-    try {
-        await client.createTable();
-    } catch (error) {
-        if (statusOf(error) !== 409 || codeOf(error) === 'TableBeingDeleted') throw error;
-    }
-    return client;
-}
-
 async function readEntity<T extends object>(
     client: TableClient,
     partitionKey: string,
@@ -286,26 +255,6 @@ function base64url(text: string): string {
 /** The smallest string after every key starting with `prefix` (one letter). */
 function nextPrefix(prefix: string): string {
     return String.fromCharCode(prefix.charCodeAt(0) + 1);
-}
-
-/** An OData string literal: quotes doubled. */
-function quote(value: string): string {
-    return `'${value.replace(/'/g, "''")}'`;
-}
-
-function statusOf(error: unknown): number | undefined {
-    const status = (error as { statusCode?: unknown } | null)?.statusCode;
-    return typeof status === 'number' ? status : undefined;
-}
-
-function codeOf(error: unknown): string | undefined {
-    const code = (error as { code?: unknown } | null)?.code;
-    return typeof code === 'string' ? code : undefined;
-}
-
-function jitter(attempt: number): Promise<void> {
-    const ms = Math.random() * Math.min(10 * attempt, 100);
-    return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 // ---------------------------------------------------------------------------------------------------------
