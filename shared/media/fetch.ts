@@ -14,7 +14,7 @@
  *   counted while reading whatever it says (a wrong or missing length cannot make the app hold more).
  * - **Credentials as the REST client's** (shared/platform/twilioClient.ts): the API key when configured
  *   (its SID as user), else the account SID and auth token. A 401 re-reads the secret once (rate-limited
- *   by the secret provider) and retries when it changed.
+ *   by the secret provider) and retries when it changed (shared/platform/twilioMedia.ts, as for recordings).
  * - **Outcomes are values**: `ok` with the bytes and the served type; `refused` (too large, a type Twilio
  *   does not accept, 404, another 4xx) is final for the item; `transient` (5xx, 429, a transport error, a
  *   timeout, 401 with credentials that did not change) is worth a redelivery. No reason carries a URL, a
@@ -25,6 +25,13 @@
 
 import type { MediaRefusal } from '../ledger/contract';
 import type { SecretProvider } from '../platform/secrets';
+import {
+    basic,
+    fetchWithCredentials,
+    readBounded,
+    transportReason as twilioTransportReason,
+    type TwilioFileCredentials,
+} from '../platform/twilioMedia';
 import { baseContentType, contentTypeDetail, isAcceptedMediaType, MAX_MEDIA_BYTES } from './job';
 
 /** The most redirects followed from a media URL (Twilio's is one hop to its CDN). */
@@ -33,12 +40,7 @@ export const MAX_REDIRECTS = 3;
 export const MEDIA_FETCH_TIMEOUT_MS = 30_000;
 
 /** The REST credentials media are fetched (and deleted) with. */
-export interface MediaCredentials {
-    /** The API key SID, else the account SID. */
-    user: string;
-    /** The key's secret, else the auth token. */
-    secret: SecretProvider;
-}
+export type MediaCredentials = TwilioFileCredentials;
 
 export type MediaFetch =
     | { kind: 'ok'; contentType: string; body: Uint8Array }
@@ -85,21 +87,12 @@ export async function fetchMedia(
     const maxBytes = options.maxBytes ?? MAX_MEDIA_BYTES;
     const signal = AbortSignal.timeout(options.timeoutMs ?? MEDIA_FETCH_TIMEOUT_MS);
     const doFetch = options.fetch ?? fetch;
-    let secret: string;
     try {
-        secret = await credentials.secret.get();
-    } catch {
-        return { kind: 'transient', reason: 'the Twilio credentials could not be read' };
-    }
-    try {
-        let response = await follow(doFetch, url, 'GET', basic(credentials.user, secret), signal);
-        if (response.status === 401) {
-            await response.body?.cancel();
-            const fresh = await credentials.secret.refresh().catch(() => secret);
-            if (fresh === secret)
-                return { kind: 'transient', reason: 'Twilio refused the credentials (401)' };
-            response = await follow(doFetch, url, 'GET', basic(credentials.user, fresh), signal);
-        }
+        const answer = await fetchWithCredentials(credentials, (authorization) =>
+            follow(doFetch, url, 'GET', authorization, signal),
+        );
+        if (answer.kind === 'no-credentials') return { kind: 'transient', reason: answer.reason };
+        const response = answer.response;
         if (response.status !== 200) {
             await response.body?.cancel();
             return statusOutcome(response.status);
@@ -108,11 +101,6 @@ export async function fetchMedia(
         if (!isAcceptedMediaType(contentType)) {
             await response.body?.cancel();
             return { kind: 'refused', refusal: 'content-type', detail: contentTypeDetail(contentType) };
-        }
-        const declared = Number(response.headers.get('content-length') ?? Number.NaN);
-        if (declared > maxBytes) {
-            await response.body?.cancel();
-            return tooLarge(maxBytes);
         }
         const body = await readBounded(response, maxBytes);
         return body === undefined ? tooLarge(maxBytes) : { kind: 'ok', contentType, body };
@@ -193,10 +181,6 @@ class MediaRedirectError extends Error {
     override readonly name = 'MediaRedirectError';
 }
 
-function basic(user: string, secret: string): string {
-    return `Basic ${Buffer.from(`${user}:${secret}`, 'utf8').toString('base64')}`;
-}
-
 function statusOutcome(status: number): MediaFetch {
     if (status === 404)
         return { kind: 'refused', refusal: 'not-found', detail: 'Twilio has no such media (404)' };
@@ -209,32 +193,11 @@ function tooLarge(maxBytes: number): MediaFetch {
     return { kind: 'refused', refusal: 'too-large', detail: `the media is over ${String(maxBytes)} bytes` };
 }
 
-/** The body, or undefined as soon as more than `limit` bytes have arrived (the rest is not read). */
-async function readBounded(response: Response, limit: number): Promise<Uint8Array | undefined> {
-    if (response.body === null) return new Uint8Array(0);
-    const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        size += value.byteLength;
-        if (size > limit) {
-            await reader.cancel();
-            return undefined;
-        }
-        chunks.push(value);
-    }
-    return Buffer.concat(chunks);
-}
-
 /** A transport failure named by its kind and code, never by its URL. */
 function transportReason(error: unknown): string {
     if (error instanceof MediaRedirectError) return `Twilio's media redirect was refused: ${error.message}`;
-    if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
-        return 'the media fetch timed out';
-    }
-    const cause = error instanceof Error ? (error.cause as { code?: unknown } | undefined) : undefined;
-    const code = typeof cause?.code === 'string' ? cause.code : undefined;
-    return code === undefined ? 'the media fetch failed' : `the media fetch failed (${code})`;
+    return twilioTransportReason(error, {
+        timedOut: 'the media fetch timed out',
+        failed: 'the media fetch failed',
+    });
 }

@@ -10,7 +10,7 @@
  * - Credentials as the REST client's (shared/platform/twilioClient.ts): the API key (its SID as user, its
  *   secret as password) when one is configured, else the account SID and the auth token. A 401 re-reads
  *   that secret once (rate-limited by the secret provider) and retries when it changed, as a rotated key or
- *   token is picked up elsewhere.
+ *   token is picked up elsewhere (shared/platform/twilioMedia.ts, as for inbound media).
  * - Buffered, never streamed, with a size bound ({@link MAX_RECORDING_BYTES}, from `Content-Length` and
  *   again while reading): the Node worker only streams HTTP responses with `app.setup({ enableHttpStream:
  *   true })`, which switches every function of the app to the HTTP proxy mode (request bodies as streams,
@@ -24,6 +24,7 @@
 
 import type { AppDependencies } from '../platform/dependencies';
 import type { SecretProvider } from '../platform/secrets';
+import { fetchWithCredentials, readBounded, transportReason } from '../platform/twilioMedia';
 
 /** A recording SID: `RE` and 32 lowercase hexadecimal characters, as Twilio writes them. */
 export const RECORDING_SID = /^RE[0-9a-f]{32}$/;
@@ -78,21 +79,13 @@ export async function fetchRecording(
     const doFetch = options.fetch ?? fetch;
     const maxBytes = options.maxBytes ?? MAX_RECORDING_BYTES;
     const signal = AbortSignal.timeout(options.timeoutMs ?? RECORDING_FETCH_TIMEOUT_MS);
-
-    let secret: string;
     try {
-        secret = await secrets.get();
-    } catch {
-        return { kind: 'upstream', reason: 'the Twilio credentials could not be read' };
-    }
-    try {
-        let response = await get(doFetch, url, user, secret, signal);
-        if (response.status === 401) {
-            await response.body?.cancel();
-            const fresh = await secrets.refresh().catch(() => secret);
-            if (fresh === secret) return { kind: 'upstream', reason: 'Twilio refused the credentials (401)' };
-            response = await get(doFetch, url, user, fresh, signal);
-        }
+        // `fetch` follows Twilio's redirect itself, and drops `Authorization` when it leaves the origin.
+        const answer = await fetchWithCredentials({ user, secret: secrets }, (authorization) =>
+            doFetch(url, { headers: { Authorization: authorization }, redirect: 'follow', signal }),
+        );
+        if (answer.kind === 'no-credentials') return { kind: 'upstream', reason: answer.reason };
+        const response = answer.response;
         if (response.status === 404) {
             await response.body?.cancel();
             return { kind: 'not-found' };
@@ -100,11 +93,6 @@ export async function fetchRecording(
         if (response.status !== 200) {
             await response.body?.cancel();
             return { kind: 'upstream', reason: `Twilio answered HTTP ${String(response.status)}` };
-        }
-        const declared = Number(response.headers.get('content-length') ?? Number.NaN);
-        if (declared > maxBytes) {
-            await response.body?.cancel();
-            return { kind: 'upstream', reason: `the recording is over ${String(maxBytes)} bytes` };
         }
         const body = await readBounded(response, maxBytes);
         if (body === undefined) {
@@ -114,48 +102,12 @@ export async function fetchRecording(
             response.headers.get('content-type') ?? (format === 'wav' ? 'audio/x-wav' : 'audio/mpeg');
         return { kind: 'ok', contentType, body };
     } catch (error) {
-        return { kind: 'upstream', reason: transportReason(error) };
+        return {
+            kind: 'upstream',
+            reason: transportReason(error, {
+                timedOut: 'Twilio did not answer in time',
+                failed: 'Twilio could not be reached',
+            }),
+        };
     }
-}
-
-function get(
-    doFetch: typeof fetch,
-    url: string,
-    user: string,
-    secret: string,
-    signal: AbortSignal,
-): Promise<Response> {
-    const authorization = `Basic ${Buffer.from(`${user}:${secret}`, 'utf8').toString('base64')}`;
-    return doFetch(url, { headers: { Authorization: authorization }, redirect: 'follow', signal });
-}
-
-/** The body, or undefined as soon as more than `limit` bytes have arrived (the rest is not read). */
-async function readBounded(response: Response, limit: number): Promise<Uint8Array | undefined> {
-    if (response.body === null) return new Uint8Array(0);
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        size += value.byteLength;
-        if (size > limit) {
-            await reader.cancel();
-            return undefined;
-        }
-        chunks.push(value);
-    }
-    return Buffer.concat(chunks);
-}
-
-/** What went wrong with the request itself, by error name or code: never a URL or a credential. */
-function transportReason(error: unknown): string {
-    // Duck-typed: errors from Node's own fetch may come from another realm than this module's `Error`.
-    const name = (error as { name?: unknown } | null)?.name;
-    if (name === 'TimeoutError' || name === 'AbortError') return 'Twilio did not answer in time';
-    const cause = (error as { cause?: { code?: unknown } } | null)?.cause;
-    const code = typeof cause?.code === 'string' ? cause.code : undefined;
-    return code === undefined || !/^[A-Z0-9_]{1,40}$/.test(code)
-        ? 'Twilio could not be reached'
-        : `Twilio could not be reached (${code})`;
 }
