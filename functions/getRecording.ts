@@ -46,10 +46,10 @@ export async function getRecording(
         case 'not-found':
             return { status: 404, jsonBody: { error: 'not_found', sid } };
         case 'not-configured':
-            context.error(`recording.unavailable sid=${sid} route=recordings: ${fetched.reason}`);
+            context.error(`event=recording.unavailable sid=${sid} route=recordings: ${fetched.reason}`);
             return { status: 500, body: 'The app is misconfigured; see the function logs' };
         case 'upstream':
-            context.warn(`recording.upstream-failed sid=${sid} route=recordings: ${fetched.reason}`);
+            context.warn(`event=recording.upstream-failed sid=${sid} route=recordings: ${fetched.reason}`);
             return { status: 502, jsonBody: { error: 'upstream_failed', sid, message: fetched.reason } };
     }
 }

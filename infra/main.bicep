@@ -94,7 +94,7 @@ param keyVaultSoftDeleteRetentionDays int = 7
 param alertEmail string = ''
 
 @minValue(0)
-@description('Alert when more than this many messages or calls fail for good (Twilio refused them) in 15 minutes.')
+@description('Alert when more than this many messages, calls, media copies or voicemail notices fail for good in 15 minutes.')
 param failedAlertThreshold int = 5
 
 @minValue(0)
