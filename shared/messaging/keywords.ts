@@ -1,7 +1,7 @@
 /**
  * Which inbound messages opt their sender out, back in, or ask for help: Twilio's default keywords and,
  * with Advanced Opt-Out on a Messaging Service, the `OptOutType` parameter Twilio adds for the service's
- * own keywords. Pure and dependency-free (the webhook loads it on a cold start).
+ * own keywords. Pure, importing only the light keyword lists (the webhook loads it on a cold start).
  *
  * The rules, as Twilio documents them:
  *
@@ -20,21 +20,10 @@
  * exact keyword: `Yes.` in a conversation must not undo an opt-out.
  */
 
-/** Twilio's default opt-out keywords. */
-export const STOP_KEYWORDS: ReadonlySet<string> = new Set([
-    'STOP',
-    'STOPALL',
-    'UNSUBSCRIBE',
-    'CANCEL',
-    'END',
-    'QUIT',
-    'OPTOUT',
-    'REVOKE',
-]);
-/** Twilio's default opt-in keywords. */
-export const START_KEYWORDS: ReadonlySet<string> = new Set(['START', 'YES', 'UNSTOP']);
-/** Twilio's default help keywords: Twilio answers them; nothing is recorded. */
-export const HELP_KEYWORDS: ReadonlySet<string> = new Set(['HELP', 'INFO']);
+import { HELP_KEYWORDS, START_KEYWORDS, STOP_KEYWORDS } from '../platform/twilioKeywords';
+
+// Twilio's default keywords: one list, in shared/platform/twilioKeywords.ts, shared with the auto-reply.
+export { HELP_KEYWORDS, START_KEYWORDS, STOP_KEYWORDS };
 
 export type KeywordAction = 'opt-out' | 'opt-in' | 'help';
 

@@ -7,6 +7,7 @@
 import type { HttpResponseInit } from '@azure/functions';
 import type VoiceResponse from 'twilio/lib/twiml/VoiceResponse';
 import { lazy } from './lazy';
+import { TWILIO_HANDLED_KEYWORDS } from './twilioKeywords';
 
 const loadVoiceResponse = lazy(async () => (await import('twilio/lib/twiml/VoiceResponse')).default);
 const loadMessagingResponse = lazy(async () => (await import('twilio/lib/twiml/MessagingResponse')).default);
@@ -78,26 +79,6 @@ export async function newVoiceResponse(): Promise<VoiceResponse> {
  */
 export const APOLOGY_TWIML =
     '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Sorry, something went wrong. Goodbye.</Say><Hangup/></Response>';
-
-/**
- * Keywords Twilio itself answers on long codes and toll-free numbers (opt-out, opt-in and help): a reply
- * from us would be a second message the user did not ask for, and after STOP one Twilio would refuse.
- */
-export const TWILIO_HANDLED_KEYWORDS: ReadonlySet<string> = new Set([
-    'STOP',
-    'STOPALL',
-    'UNSUBSCRIBE',
-    'CANCEL',
-    'END',
-    'QUIT',
-    'OPTOUT',
-    'REVOKE',
-    'START',
-    'YES',
-    'UNSTOP',
-    'HELP',
-    'INFO',
-]);
 
 /** Whether an inbound message body is one of the keywords Twilio answers itself. */
 export function isTwilioHandledKeyword(body: string | undefined): boolean {
