@@ -8,60 +8,47 @@
 
 import { newVoiceResponse } from '../../platform/twiml';
 import type { Twimlet } from './contract';
+import { afterDial, whisperedDialStart } from './dial';
 import {
     dialAnswered,
     listPairs,
     MAX_DIAL_NUMBERS,
-    ownBases,
     pairsOf,
     phoneListParam,
     refusal,
-    spokenParam,
     spokenText,
     timeoutParam,
-    urlParam,
 } from './params';
-import { isWhisperStep, whisperStep, whisperUrl } from './whisper';
+import { whisperUrl } from './whisper';
 
 /** twimlets.com's default ring time for findme, in seconds. */
 export const FINDME_TIMEOUT = 60;
 
 export const findme: Twimlet = async (step, deps, log) => {
-    const bases = ownBases(step, deps);
-    const message = spokenParam(step.query, 'Message', bases);
-    if (!message.ok) return refusal(step.name, message, log);
-    if (isWhisperStep(step)) return whisperStep(step, message.value);
-
-    const failUrl = urlParam(step.query, 'FailUrl', bases);
-    if (!failUrl.ok) return refusal(step.name, failUrl, log);
+    const start = await whisperedDialStart(step, deps, log);
+    if ('answer' in start) return start.answer;
+    const { message, failUrl } = start;
     const numbers = phoneListParam(step.query, 'PhoneNumbers', MAX_DIAL_NUMBERS);
     if (!numbers.ok) return refusal(step.name, numbers, log);
     const timeout = timeoutParam(step.query, FINDME_TIMEOUT);
     if (!timeout.ok) return refusal(step.name, timeout, log);
-    const returning = step.query.has('Dial');
 
-    const response = await newVoiceResponse();
-    if (returning && dialAnswered(step)) {
-        response.hangup();
-        return { twiml: response.toString() };
-    }
     const [next, ...rest] = numbers.value;
-    if (next === undefined) {
-        if (!returning) return refusal(step.name, { parameter: 'PhoneNumbers', problem: 'is missing' }, log);
-        if (failUrl.value !== undefined) response.redirect({ method: 'GET' }, failUrl.value);
-        else response.hangup();
-        return { twiml: response.toString() };
-    }
+    // Back from a `<Dial>` that was answered, or after the last number: the call ends or fails over.
+    if (step.query.has('Dial') && (dialAnswered(step) || next === undefined)) return afterDial(step, failUrl);
+    if (next === undefined)
+        return refusal(step.name, { parameter: 'PhoneNumbers', problem: 'is missing' }, log);
     const action = step.selfUrl([
         ['Dial', 'true'],
         ...listPairs('PhoneNumbers', rest),
         ...pairsOf([
             ['Timeout', String(timeout.value)],
-            ['Message', message.value && spokenText(message.value)],
-            ['FailUrl', failUrl.value],
+            ['Message', message && spokenText(message)],
+            ['FailUrl', failUrl],
         ]),
     ]);
+    const response = await newVoiceResponse();
     const dial = response.dial({ action, timeout: timeout.value });
-    dial.number({ url: whisperUrl(step, message.value) }, next);
+    dial.number({ url: whisperUrl(step, message) }, next);
     return { twiml: response.toString() };
 };

@@ -11,9 +11,9 @@
 
 import { newVoiceResponse } from '../../platform/twiml';
 import type { Twimlet } from './contract';
+import { afterDial } from './dial';
 import {
     callerNumber,
-    dialAnswered,
     MAX_LISTED_NUMBERS,
     ownBases,
     pairsOf,
@@ -33,14 +33,7 @@ export const RESTRICTED = 'Sorry, you are calling from a restricted number. Good
 export const forward: Twimlet = async (step, deps, log) => {
     const failUrl = urlParam(step.query, 'FailUrl', ownBases(step, deps));
     if (!failUrl.ok) return refusal(step.name, failUrl, log);
-    const response = await newVoiceResponse();
-
-    if (step.query.has('Dial')) {
-        if (!dialAnswered(step) && failUrl.value !== undefined)
-            response.redirect({ method: 'GET' }, failUrl.value);
-        else response.hangup();
-        return { twiml: response.toString() };
-    }
+    if (step.query.has('Dial')) return afterDial(step, failUrl.value);
 
     const phoneNumber = requiredPhoneParam(step.query, 'PhoneNumber');
     if (!phoneNumber.ok) return refusal(step.name, phoneNumber, log);
@@ -51,6 +44,7 @@ export const forward: Twimlet = async (step, deps, log) => {
     const allowed = phoneListParam(step.query, 'AllowedCallers', MAX_LISTED_NUMBERS);
     if (!allowed.ok) return refusal(step.name, allowed, log);
 
+    const response = await newVoiceResponse();
     if (allowed.value.length > 0) {
         const caller = callerNumber(step);
         if (caller === undefined || !allowed.value.includes(caller)) {

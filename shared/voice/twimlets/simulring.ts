@@ -7,37 +7,18 @@
 
 import { newVoiceResponse } from '../../platform/twiml';
 import type { Twimlet } from './contract';
-import {
-    dialAnswered,
-    MAX_DIAL_NUMBERS,
-    ownBases,
-    pairsOf,
-    phoneListParam,
-    refusal,
-    spokenParam,
-    timeoutParam,
-    urlParam,
-} from './params';
-import { isWhisperStep, whisperStep, whisperUrl } from './whisper';
+import { afterDial, whisperedDialStart } from './dial';
+import { MAX_DIAL_NUMBERS, pairsOf, phoneListParam, refusal, timeoutParam } from './params';
+import { whisperUrl } from './whisper';
 
 /** twimlets.com's default ring time for simulring, in seconds. */
 export const SIMULRING_TIMEOUT = 20;
 
 export const simulring: Twimlet = async (step, deps, log) => {
-    const bases = ownBases(step, deps);
-    const message = spokenParam(step.query, 'Message', bases);
-    if (!message.ok) return refusal(step.name, message, log);
-    if (isWhisperStep(step)) return whisperStep(step, message.value);
-
-    const failUrl = urlParam(step.query, 'FailUrl', bases);
-    if (!failUrl.ok) return refusal(step.name, failUrl, log);
-    const response = await newVoiceResponse();
-    if (step.query.has('Dial')) {
-        if (!dialAnswered(step) && failUrl.value !== undefined)
-            response.redirect({ method: 'GET' }, failUrl.value);
-        else response.hangup();
-        return { twiml: response.toString() };
-    }
+    const start = await whisperedDialStart(step, deps, log);
+    if ('answer' in start) return start.answer;
+    const { message, failUrl } = start;
+    if (step.query.has('Dial')) return afterDial(step, failUrl);
 
     const numbers = phoneListParam(step.query, 'PhoneNumbers', MAX_DIAL_NUMBERS);
     if (!numbers.ok) return refusal(step.name, numbers, log);
@@ -46,16 +27,17 @@ export const simulring: Twimlet = async (step, deps, log) => {
     const timeout = timeoutParam(step.query, SIMULRING_TIMEOUT);
     if (!timeout.ok) return refusal(step.name, timeout, log);
 
+    const response = await newVoiceResponse();
     const dial = response.dial({
         action: step.selfUrl(
             pairsOf([
                 ['Dial', 'true'],
-                ['FailUrl', failUrl.value],
+                ['FailUrl', failUrl],
             ]),
         ),
         timeout: timeout.value,
     });
-    const url = whisperUrl(step, message.value);
+    const url = whisperUrl(step, message);
     // The same number twice would ring the same phone twice.
     for (const number of new Set(numbers.value)) dial.number({ url }, number);
     return { twiml: response.toString() };
