@@ -71,28 +71,51 @@ export function optedOutRefusal(optOut: OptOut): OptedOutRefusal {
 /** What the pipeline's create answers: the fields this module reads. */
 type CreateResult = { ok: true } | { ok: false; verdict: SendErrorClass };
 
+/** An opt-out look-up under way for one send: its scope, and the store's answer to come. */
+export interface OptOutCheck {
+    readonly store: OptOutStore;
+    readonly scope: { sender: string; recipient: string };
+    readonly found: Promise<OptOut | undefined>;
+}
+
 /**
- * Runs `create` unless the recipient opted out of the send's sender, in which case it answers
- * {@link optedOutRefusal} without calling it; a 21610 from `create` is recorded as an opt-out (source
- * `twilio-21610`, cause the outbound id). A failure to record it is logged, never thrown: the send has
- * failed for good either way.
+ * Starts the opt-out look-up of a send (one point read), so that the pipeline can run it beside its
+ * claim instead of adding a round trip before the create; undefined when no opt-out can stop the send.
+ * The answer is awaited by {@link sendUnlessOptedOut}; a send that ends before it (another copy already
+ * sent it) drops it, so its failure is caught here rather than left unhandled.
+ */
+export function startOptOutCheck(
+    store: OptOutStore | undefined,
+    request: OutboundRequest,
+    defaults: SenderDefaults,
+): OptOutCheck | undefined {
+    const scope = store === undefined ? undefined : optOutScope(request, defaults);
+    if (store === undefined || scope === undefined) return undefined;
+    const found = store.get(scope.sender, scope.recipient);
+    found.catch(() => undefined);
+    return { store, scope, found };
+}
+
+/**
+ * Runs `create` unless the check found that the recipient opted out of the send's sender, in which case
+ * it answers {@link optedOutRefusal} without calling it; a 21610 from `create` is recorded as an opt-out
+ * (source `twilio-21610`, cause the outbound id). A failure to record it is logged, never thrown: the
+ * send has failed for good either way.
  *
- * @throws the store's error when the check cannot be made (the pipeline retries: nothing was sent).
+ * @throws the store's error when the check could not be made (the pipeline retries: nothing was sent).
  */
 export async function sendUnlessOptedOut<R extends CreateResult>(
-    store: OptOutStore | undefined,
+    check: OptOutCheck | undefined,
     send: {
         id: string;
-        request: OutboundRequest;
-        defaults: SenderDefaults;
         now: () => Date;
         log: { warn(...args: unknown[]): void };
     },
     create: () => Promise<R>,
 ): Promise<R | OptedOutRefusal> {
-    const scope = store === undefined ? undefined : optOutScope(send.request, send.defaults);
-    if (store === undefined || scope === undefined) return create();
-    const optOut = await store.get(scope.sender, scope.recipient);
+    if (check === undefined) return create();
+    const { store, scope } = check;
+    const optOut = await check.found;
     if (optOut !== undefined) return optedOutRefusal(optOut);
     const created = await create();
     if (!created.ok && created.verdict.kind === 'permanent' && created.verdict.code === OPTED_OUT_CODE) {

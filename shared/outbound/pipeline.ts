@@ -32,7 +32,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Ledger } from '../ledger/contract';
 import type { OptOutStore } from '../messaging/optOuts';
-import { sendUnlessOptedOut } from '../messaging/outbound';
+import { sendUnlessOptedOut, startOptOutCheck } from '../messaging/outbound';
 import {
     decodeQueueItem,
     describeFieldErrors,
@@ -327,6 +327,9 @@ async function send(
     const client = await deps.twilio.get();
 
     let claimed = undefined as ClaimResult | undefined; // set by the ledger's mutate callback
+    // The opt-out read is on another partition and decides nothing the claim needs: it runs beside the
+    // claim, so the check adds no round trip before the create (its answer is awaited before it).
+    const optOutCheck = startOptOutCheck(deps.optOuts, request, parseOptions(deps).defaults);
     const stored = await ledger.update(
         id,
         (current) => {
@@ -408,10 +411,8 @@ async function send(
         }
     }
 
-    const created = await sendUnlessOptedOut(
-        deps.optOuts,
-        { id, request, defaults: parseOptions(deps).defaults, now, log },
-        () => createAtTwilio(deps, client, id, request),
+    const created = await sendUnlessOptedOut(optOutCheck, { id, now, log }, () =>
+        createAtTwilio(deps, client, id, request),
     );
     const firstAttemptAt = claimed.firstAttemptAt;
     if (created.ok) {
