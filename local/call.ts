@@ -16,14 +16,20 @@
  * bound), or could not be placed, 2 for a usage error.
  */
 
-import { parseArgs } from 'node:util';
 import { CALLEE_ANSWERS, type CalleeAnswer, type CallScript, type RecordInput } from './sandbox/callScript';
 import type { TranscriptStep } from './sandbox/callTranscript';
 import { describeRequestError, messageOf } from './sandbox/callbacks';
 import { isCallParty, isE164, SANDBOX_NUMBER } from './sandbox/resources';
-import { readSandboxState, SANDBOX_STATE_FILE } from './sandbox/state';
-import { findAppDir, localPaths, APP_STATE_FILE } from './settings';
-import { resolveWebhookTarget, runCli, type WebhookCliIo } from './webhookTarget';
+import { SANDBOX_STATE_FILE } from './sandbox/state';
+import { APP_STATE_FILE } from './settings';
+import {
+    parseCommandLine,
+    resolveWebhookTarget,
+    runCli,
+    runningSandbox,
+    sandboxAuthorization,
+    type WebhookCliIo,
+} from './webhookTarget';
 
 export type CallCliIo = WebhookCliIo;
 
@@ -45,46 +51,24 @@ Plays a call into the app through the Twilio sandbox npm start runs, and prints 
 
 /** Runs the CLI with `argv` (the arguments after the script) and resolves to its exit status. */
 export async function main(argv: readonly string[], io: CallCliIo): Promise<number> {
-    let values: {
-        from?: string;
-        to?: string;
-        url?: string;
-        method?: string;
-        digits?: string[];
-        answer?: string[];
-        record?: string[];
-        json?: boolean;
-        help?: boolean;
-    };
-    try {
-        ({ values } = parseArgs({
-            args: [...argv],
-            options: {
-                from: { type: 'string' },
-                to: { type: 'string' },
-                url: { type: 'string' },
-                method: { type: 'string' },
-                digits: { type: 'string', multiple: true },
-                answer: { type: 'string', multiple: true },
-                record: { type: 'string', multiple: true },
-                json: { type: 'boolean' },
-                help: { type: 'boolean', short: 'h' },
-            },
-            strict: true,
-            allowPositionals: false,
-        }));
-    } catch (error) {
-        io.stderr(`${messageOf(error)}\n\n${USAGE}`);
-        return 2;
-    }
-    if (values.help === true) {
-        io.stdout(USAGE);
-        return 0;
-    }
-    const usageError = (message: string) => {
-        io.stderr(`${message}\n\n${USAGE}`);
-        return 2;
-    };
+    const line = parseCommandLine(argv, io, USAGE, {
+        options: {
+            from: { type: 'string' },
+            to: { type: 'string' },
+            url: { type: 'string' },
+            method: { type: 'string' },
+            digits: { type: 'string', multiple: true },
+            answer: { type: 'string', multiple: true },
+            record: { type: 'string', multiple: true },
+            json: { type: 'boolean' },
+            help: { type: 'boolean', short: 'h' },
+        },
+        strict: true,
+        allowPositionals: false,
+    });
+    if (line.kind === 'exit') return line.exitCode;
+    const { values } = line.parsed;
+    const { usageError } = line;
     const { from } = values;
     const to = values.to ?? SANDBOX_NUMBER;
     if (from === undefined) return usageError('--from is required');
@@ -101,7 +85,7 @@ export async function main(argv: readonly string[], io: CallCliIo): Promise<numb
     let sandbox: { url: string; accountSid: string; authToken: string };
     try {
         url = resolveWebhookTarget(io, 'voice', values.url).url;
-        const state = readSandboxState(localPaths(findAppDir(io.cwd), io.env).stateDir);
+        const state = runningSandbox(io);
         if (state === undefined) {
             throw new Error(
                 `npm run call plays the call through the Twilio sandbox that npm start runs when no Twilio account is configured, and ${SANDBOX_STATE_FILE} is missing: start the app with npm start (without TWILIO_ACCOUNT_SID).`,
@@ -119,7 +103,7 @@ export async function main(argv: readonly string[], io: CallCliIo): Promise<numb
             method: 'POST',
             headers: {
                 'Content-Type': 'application/json',
-                Authorization: `Basic ${Buffer.from(`${sandbox.accountSid}:${sandbox.authToken}`).toString('base64')}`,
+                Authorization: sandboxAuthorization(sandbox),
             },
             body: JSON.stringify({ from, to, url, method, script }),
         });

@@ -22,13 +22,20 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { describeRequestError, messageOf } from './sandbox/callbacks';
 import { contentTypeOf, simulateInboundSms } from './sandbox/inbound';
 import { isMessageRecipient, newSid, SANDBOX_NUMBER } from './sandbox/resources';
-import { readSandboxState, SANDBOX_STATE_FILE } from './sandbox/state';
-import { resolveWebhookTarget, runCli, type WebhookCliIo, type WebhookTarget } from './webhookTarget';
-import { APP_STATE_FILE, findAppDir, localPaths } from './settings';
+import { SANDBOX_STATE_FILE } from './sandbox/state';
+import { APP_STATE_FILE } from './settings';
+import {
+    parseCommandLine,
+    resolveWebhookTarget,
+    runCli,
+    runningSandbox,
+    sandboxAuthorization,
+    type WebhookCliIo,
+    type WebhookTarget,
+} from './webhookTarget';
 
 /** The command's view of its process (see {@link WebhookCliIo}). */
 export type SmsCliIo = WebhookCliIo;
@@ -51,33 +58,21 @@ const MAX_MEDIA_FILE_BYTES = 700 * 1024;
 
 /** Runs the CLI with `argv` (the arguments after the script) and resolves to its exit status. */
 export async function main(argv: readonly string[], io: SmsCliIo): Promise<number> {
-    let values: { from?: string; body?: string; to?: string; url?: string; media?: string[]; help?: boolean };
-    try {
-        ({ values } = parseArgs({
-            args: [...argv],
-            options: {
-                from: { type: 'string' },
-                body: { type: 'string' },
-                to: { type: 'string' },
-                url: { type: 'string' },
-                media: { type: 'string', multiple: true },
-                help: { type: 'boolean', short: 'h' },
-            },
-            strict: true,
-            allowPositionals: false,
-        }));
-    } catch (error) {
-        io.stderr(`${messageOf(error)}\n\n${USAGE}`);
-        return 2;
-    }
-    if (values.help === true) {
-        io.stdout(USAGE);
-        return 0;
-    }
-    const usageError = (message: string) => {
-        io.stderr(`${message}\n\n${USAGE}`);
-        return 2;
-    };
+    const line = parseCommandLine(argv, io, USAGE, {
+        options: {
+            from: { type: 'string' },
+            body: { type: 'string' },
+            to: { type: 'string' },
+            url: { type: 'string' },
+            media: { type: 'string', multiple: true },
+            help: { type: 'boolean', short: 'h' },
+        },
+        strict: true,
+        allowPositionals: false,
+    });
+    if (line.kind === 'exit') return line.exitCode;
+    const { values } = line.parsed;
+    const { usageError } = line;
     const { from, body } = values;
     const to = values.to ?? SANDBOX_NUMBER;
     if (from === undefined) return usageError('--from is required');
@@ -114,7 +109,7 @@ export async function main(argv: readonly string[], io: SmsCliIo): Promise<numbe
     const mediaUrls = [...media];
     const mediaContentTypes = media.map((item) => contentTypeOf(item));
     if (files.length > 0) {
-        const sandbox = readSandboxState(localPaths(findAppDir(io.cwd), io.env).stateDir);
+        const sandbox = runningSandbox(io);
         if (sandbox === undefined) {
             io.stderr(
                 `--media <file> needs the Twilio sandbox of npm start (${SANDBOX_STATE_FILE} is missing): start the app with npm start.\n`,
@@ -185,12 +180,14 @@ async function uploadToSandbox(
     contentType: string,
 ): Promise<string | { exitCode: number }> {
     const collection = `${sandbox.url}/2010-04-01/Accounts/${sandbox.accountSid}/Messages/${messageSid}/Media`;
-    const auth = Buffer.from(`${sandbox.accountSid}:${sandbox.authToken}`).toString('base64');
     let response: Response;
     try {
         response = await io.fetch(`${collection}.json`, {
             method: 'POST',
-            headers: { Authorization: `Basic ${auth}`, 'Content-Type': 'application/x-www-form-urlencoded' },
+            headers: {
+                Authorization: sandboxAuthorization(sandbox),
+                'Content-Type': 'application/x-www-form-urlencoded',
+            },
             body: new URLSearchParams({
                 ContentType: contentType,
                 Body: readFileSync(file).toString('base64'),

@@ -12,7 +12,6 @@
  * token is configured), 2 for a usage error.
  */
 
-import { parseArgs } from 'node:util';
 import {
     describeRequestError,
     encodeParams,
@@ -20,7 +19,7 @@ import {
     sendTwilioRequest,
     type TwilioParams,
 } from './sandbox/callbacks';
-import { resolveWebhookTarget, runCli, type WebhookCliIo } from './webhookTarget';
+import { parseCommandLine, resolveWebhookTarget, runCli, type WebhookCliIo } from './webhookTarget';
 
 const USAGE = `Usage: npm run webhook -- <route> [Name=Value]... [--get] [--unsigned | --forged] [--url <url>]
 
@@ -38,23 +37,21 @@ const ROUTE = /^[A-Za-z0-9][A-Za-z0-9/_-]*$/;
 
 /** Runs the CLI with `argv` (the arguments after the script) and resolves to its exit status. */
 export async function main(argv: readonly string[], io: WebhookCliIo): Promise<number> {
-    let parsed: ReturnType<typeof parse>;
-    try {
-        parsed = parse(argv);
-    } catch (error) {
-        io.stderr(`${messageOf(error)}\n\n${USAGE}`);
-        return 2;
-    }
-    const { values, positionals } = parsed;
-    if (values.help === true) {
-        io.stdout(USAGE);
-        return 0;
-    }
+    const line = parseCommandLine(argv, io, USAGE, {
+        options: {
+            get: { type: 'boolean' },
+            unsigned: { type: 'boolean' },
+            forged: { type: 'boolean' },
+            url: { type: 'string' },
+            help: { type: 'boolean', short: 'h' },
+        },
+        strict: true,
+        allowPositionals: true,
+    });
+    if (line.kind === 'exit') return line.exitCode;
+    const { values, positionals } = line.parsed;
+    const { usageError } = line;
     const [route, ...pairs] = positionals;
-    const usageError = (message: string) => {
-        io.stderr(`${message}\n\n${USAGE}`);
-        return 2;
-    };
     if (route === undefined || !ROUTE.test(route))
         return usageError('a route (voice, sms, status, …) is required');
     if (values.unsigned === true && values.forged === true) {
@@ -119,21 +116,6 @@ export async function main(argv: readonly string[], io: WebhookCliIo): Promise<n
     io.stderr(`${method} ${target.url} (${how}): HTTP ${String(result.status)}\n`);
     io.stdout(`${String(result.status)} ${result.body}${result.body.endsWith('\n') ? '' : '\n'}`);
     return result.status >= 200 && result.status < 300 ? 0 : 1;
-}
-
-function parse(argv: readonly string[]) {
-    return parseArgs({
-        args: [...argv],
-        options: {
-            get: { type: 'boolean' },
-            unsigned: { type: 'boolean' },
-            forged: { type: 'boolean' },
-            url: { type: 'string' },
-            help: { type: 'boolean', short: 'h' },
-        },
-        strict: true,
-        allowPositionals: true,
-    });
 }
 
 if (require.main === module) runCli(main);

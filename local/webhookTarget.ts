@@ -1,9 +1,12 @@
 /**
- * What the commands that play Twilio (`npm run sms`, `npm run webhook`) share: where the running app is
- * and which auth token it validates webhooks with.
+ * What the commands that play Twilio (`npm run sms`, `npm run webhook`, `npm run call`) share: their
+ * command line (usage, `--help`, usage errors), where the running app is and which auth token it validates
+ * webhooks with, and the Twilio sandbox `npm start` runs.
  */
 
-import { readSandboxState, SANDBOX_STATE_FILE } from './sandbox/state';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { messageOf } from './sandbox/callbacks';
+import { readSandboxState, SANDBOX_STATE_FILE, type SandboxState } from './sandbox/state';
 import {
     APP_STATE_FILE,
     effectiveSettings,
@@ -23,6 +26,46 @@ export interface WebhookCliIo {
     stdout: (text: string) => void;
     stderr: (text: string) => void;
     fetch: typeof fetch;
+}
+
+/**
+ * A command line parsed by `config`, with the command's usage error (the message, then `usage`, on stderr;
+ * exit status 2); or the exit status when it is done already: 2 for arguments `config` refuses, 0 for
+ * `--help` (`usage` printed). `config` declares `help` (`-h`) among its options.
+ */
+export function parseCommandLine<const T extends ParseArgsConfig>(
+    argv: readonly string[],
+    io: WebhookCliIo,
+    usage: string,
+    config: T,
+):
+    | { kind: 'run'; parsed: ReturnType<typeof parseArgs<T>>; usageError: (message: string) => number }
+    | { kind: 'exit'; exitCode: number } {
+    const usageError = (message: string) => {
+        io.stderr(`${message}\n\n${usage}`);
+        return 2;
+    };
+    let parsed: ReturnType<typeof parseArgs<T>>;
+    try {
+        parsed = parseArgs<T>({ ...config, args: [...argv] });
+    } catch (error) {
+        return { kind: 'exit', exitCode: usageError(messageOf(error)) };
+    }
+    if ((parsed.values as { help?: unknown }).help === true) {
+        io.stdout(usage);
+        return { kind: 'exit', exitCode: 0 };
+    }
+    return { kind: 'run', parsed, usageError };
+}
+
+/** The Twilio sandbox `npm start` runs (its URL and credentials), or undefined when it is not running. */
+export function runningSandbox(io: WebhookCliIo): SandboxState | undefined {
+    return readSandboxState(localPaths(findAppDir(io.cwd), io.env).stateDir);
+}
+
+/** The `Authorization` header of a request to the sandbox's REST API, with its account's credentials. */
+export function sandboxAuthorization(sandbox: { accountSid: string; authToken: string }): string {
+    return `Basic ${Buffer.from(`${sandbox.accountSid}:${sandbox.authToken}`).toString('base64')}`;
 }
 
 /** Where a simulated Twilio webhook goes, and how it is signed. */
