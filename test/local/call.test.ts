@@ -1,19 +1,13 @@
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, startAzurite, type Azurite } from '../../local/azurite';
 import { main, type CallCliIo } from '../../local/call';
-import { startAppProcess, type AppProcess } from '../../local/host/appProcess';
+import type { AppProcess } from '../../local/host/appProcess';
 import { SANDBOX_NUMBER } from '../../local/sandbox/resources';
-import {
-    generateTestCredentials,
-    startTwilioSandbox,
-    type SandboxCall,
-    type TwilioSandbox,
-} from '../../local/sandbox/sandbox';
+import type { SandboxCall, TwilioSandbox } from '../../local/sandbox/sandbox';
 import { writeSandboxState } from '../../local/sandbox/state';
 import { writeAppState } from '../../local/settings';
-import { REPO_ROOT } from '../support/childProcess';
+import { startLocalApp, type LocalApp } from '../support/localApp';
 
 /**
  * The call simulator against the app itself: the local host runs the voice and twimlet functions from
@@ -22,60 +16,31 @@ import { REPO_ROOT } from '../support/childProcess';
  * state files npm start writes.
  */
 
-const REGISTER = path.join(REPO_ROOT, 'test', 'support', 'register.js');
-const CREDENTIALS = generateTestCredentials();
 const CALLER = '+15551230000';
 
-let azurite: Azurite;
+let local: LocalApp;
 let sandbox: TwilioSandbox;
 let app: AppProcess;
-let appDir: string;
 let cliDir: string;
 
 beforeAll(async () => {
-    azurite = await startAzurite({ ports: 'free' });
-    sandbox = await startTwilioSandbox({ ...CREDENTIALS, callbackDelayMs: 0 });
-    appDir = mkdtempSync(path.join(tmpdir(), 'call-simulator-'));
-    symlinkSync(path.join(REPO_ROOT, 'functions'), path.join(appDir, 'functions'), 'dir');
-    symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(appDir, 'node_modules'), 'dir');
-    copyFileSync(path.join(REPO_ROOT, 'host.json'), path.join(appDir, 'host.json'));
-    writeFileSync(
-        path.join(appDir, 'package.json'),
-        JSON.stringify({ main: 'functions/{voice,twimlets}.ts' }),
-    );
-    const port = await freePort();
-    app = await startAppProcess({
-        appDir,
-        port,
-        env: {
-            PATH: process.env.PATH,
-            LOCAL_SETTINGS_FILE: path.join(REPO_ROOT, 'local.settings.json.example'),
-            AzureWebJobsStorage: azurite.connectionString,
-            TWILIO_ACCOUNT_SID: CREDENTIALS.accountSid,
-            TWILIO_AUTH_TOKEN: CREDENTIALS.authToken,
-            TWILIO_API_URL: sandbox.url,
-            TWILIO_FROM_NUMBER: SANDBOX_NUMBER,
-            PUBLIC_BASE_URL: `http://localhost:${String(port)}`,
-            KEY_VAULT_URL: '',
-        },
-        stdio: 'pipe',
-        entry: path.join(REPO_ROOT, 'local', 'host', 'main.ts'),
-        execArgv: ['-r', REGISTER],
-    });
+    local = await startLocalApp({ prefix: 'call-simulator-', functions: ['voice', 'twimlets'] });
+    ({ sandbox, app } = local);
     // What npm start leaves for npm run call: the app's and the sandbox's state files.
     cliDir = mkdtempSync(path.join(tmpdir(), 'call-cli-'));
     writeFileSync(path.join(cliDir, 'package.json'), '{}');
     writeFileSync(path.join(cliDir, 'host.json'), '{}');
     mkdirSync(path.join(cliDir, '.azurite'));
     writeAppState(path.join(cliDir, '.azurite'), { url: app.url, pid: process.pid });
-    writeSandboxState(path.join(cliDir, '.azurite'), { ...CREDENTIALS, url: sandbox.url, appUrl: app.url });
+    writeSandboxState(path.join(cliDir, '.azurite'), {
+        ...local.credentials,
+        url: sandbox.url,
+        appUrl: app.url,
+    });
 }, 90_000);
 
 afterAll(async () => {
-    await app.stop();
-    await sandbox.close();
-    await azurite.stop();
-    rmSync(appDir, { recursive: true, force: true });
+    await local.stop();
     rmSync(cliDir, { recursive: true, force: true });
 });
 

@@ -1,18 +1,8 @@
-import { copyFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { freePort, startAzurite, type Azurite } from '../../local/azurite';
-import { startAppProcess, type AppProcess } from '../../local/host/appProcess';
+import type { AppProcess } from '../../local/host/appProcess';
 import { SANDBOX_TRANSCRIPTION } from '../../local/sandbox/recordVerb';
 import { SANDBOX_NUMBER } from '../../local/sandbox/resources';
-import {
-    generateTestCredentials,
-    startTwilioSandbox,
-    type CallScript,
-    type SandboxCall,
-    type TwilioSandbox,
-} from '../../local/sandbox/sandbox';
-import { REPO_ROOT } from '../support/childProcess';
+import type { CallScript, SandboxCall, TwilioSandbox } from '../../local/sandbox/sandbox';
+import { startLocalApp, type LocalApp } from '../support/localApp';
 import { ProcessOutput } from '../support/processOutput';
 
 /**
@@ -27,61 +17,30 @@ import { ProcessOutput } from '../support/processOutput';
  * callee's leg with its whisper. (menu pressed 2, forward busy → FailUrl and message are in call.test.ts.)
  */
 
-const REGISTER = path.join(REPO_ROOT, 'test', 'support', 'register.js');
-const CREDENTIALS = generateTestCredentials();
 /** A valid North American number, so the default whisper spells it out. */
 const CALLER = '+16505551234';
 const MODERATOR = '+14155551212';
 const NOTIFY = '+15557650000';
 
-let azurite: Azurite;
+let local: LocalApp;
 let sandbox: TwilioSandbox;
 let app: AppProcess;
 let appOutput: ProcessOutput;
-let appDir: string;
 
 beforeAll(async () => {
-    azurite = await startAzurite({ ports: 'free' });
-    sandbox = await startTwilioSandbox({ ...CREDENTIALS, callbackDelayMs: 0 });
-    appDir = mkdtempSync(path.join(tmpdir(), 'twimlet-flows-'));
-    symlinkSync(path.join(REPO_ROOT, 'functions'), path.join(appDir, 'functions'), 'dir');
-    symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(appDir, 'node_modules'), 'dir');
-    copyFileSync(path.join(REPO_ROOT, 'host.json'), path.join(appDir, 'host.json'));
-    // The flows' functions, plus what a voicemail's SMS notice goes through: the outbound queue's
-    // function, the status callback, and the API that lists the ledger.
-    writeFileSync(
-        path.join(appDir, 'package.json'),
-        JSON.stringify({ main: 'functions/{voice,twimlets,outbound,status,listMessages,getMessage}.ts' }),
-    );
-    const port = await freePort();
-    app = await startAppProcess({
-        appDir,
-        port,
-        env: {
-            PATH: process.env.PATH,
-            LOCAL_SETTINGS_FILE: path.join(REPO_ROOT, 'local.settings.json.example'),
-            AzureWebJobsStorage: azurite.connectionString,
-            TWILIO_ACCOUNT_SID: CREDENTIALS.accountSid,
-            TWILIO_AUTH_TOKEN: CREDENTIALS.authToken,
-            TWILIO_API_URL: sandbox.url,
-            TWILIO_FROM_NUMBER: SANDBOX_NUMBER,
-            PUBLIC_BASE_URL: `http://localhost:${String(port)}`,
-            VOICEMAIL_NOTIFY_NUMBER: NOTIFY,
-            LEDGER_STORE_BODY: 'true',
-            KEY_VAULT_URL: '',
-        },
-        stdio: 'pipe',
-        entry: path.join(REPO_ROOT, 'local', 'host', 'main.ts'),
-        execArgv: ['-r', REGISTER],
+    local = await startLocalApp({
+        prefix: 'twimlet-flows-',
+        // The flows' functions, plus what a voicemail's SMS notice goes through: the outbound queue's
+        // function, the status callback, and the API that lists the ledger.
+        functions: ['voice', 'twimlets', 'outbound', 'status', 'listMessages', 'getMessage'],
+        env: { VOICEMAIL_NOTIFY_NUMBER: NOTIFY, LEDGER_STORE_BODY: 'true' },
     });
+    ({ sandbox, app } = local);
     appOutput = new ProcessOutput(app.child);
 }, 90_000);
 
 afterAll(async () => {
-    await app.stop();
-    await sandbox.close();
-    await azurite.stop();
-    rmSync(appDir, { recursive: true, force: true });
+    await local.stop();
 });
 
 const q = encodeURIComponent;
