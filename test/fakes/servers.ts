@@ -1,6 +1,6 @@
 /** Plumbing shared by the loopback fakes. */
 
-import type { Server, Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 
 /** Listens on 127.0.0.1 on a free port and resolves to the port. */
 export function listen(server: Server): Promise<number> {
@@ -16,6 +16,14 @@ export function listen(server: Server): Promise<number> {
             resolve(address.port);
         });
     });
+}
+
+/** A loopback port nothing listens on (it was free a moment ago): a request to it is refused. */
+export async function closedPort(): Promise<number> {
+    const closed = createServer();
+    const port = await listen(closed);
+    await new Promise((resolve) => closed.close(resolve));
+    return port;
 }
 
 /**

@@ -8,9 +8,7 @@
  * URL or a credential.
  */
 
-import { createServer } from 'node:net';
 import { HttpRequest } from '@azure/functions';
-import { QueueClient } from '@azure/storage-queue';
 import { getRecording } from '../../functions/getRecording';
 import { twimlets } from '../../functions/twimlets';
 import { startAzurite, type Azurite } from '../../local/azurite';
@@ -22,10 +20,9 @@ import {
     type TestCredentials,
 } from '../../local/sandbox/sandbox';
 import { SANDBOX_TRANSCRIPTION } from '../../local/sandbox/recordVerb';
-import { createLedger } from '../../shared/ledger/table';
 import { setDependencies } from '../../shared/platform/dependencies';
-import { listen } from '../fakes/servers';
-import { useSettings } from '../support/app';
+import { closedPort } from '../fakes/servers';
+import { useAppOnStorage } from '../support/storageApp';
 import { routedName } from '../support/twimlets';
 import { testContext } from '../support/webhooks';
 
@@ -80,28 +77,21 @@ function useApp(settings: Record<string, string> = {}) {
     run++;
     const table = `Recordings${String(run)}`;
     const queue = `recordings-outbound-${String(run)}`;
-    useSettings({
-        TWILIO_ACCOUNT_SID: credentials.accountSid,
-        TWILIO_AUTH_TOKEN: credentials.authToken,
-        TWILIO_API_KEY_SID: credentials.apiKeySid,
-        TWILIO_API_KEY_SECRET: credentials.apiKeySecret,
-        TWILIO_API_URL: sandbox.url,
-        PUBLIC_BASE_URL: APP,
-        AzureWebJobsStorage: azurite.connectionString,
-        LEDGER_TABLE: table,
-        OUTBOUND_QUEUE: queue,
-        TWILIO_FROM_NUMBER: SANDBOX_NUMBER,
-        VOICEMAIL_NOTIFY_NUMBER: NOTIFY,
-        ...settings,
-    });
-    return {
-        ledger: createLedger({
-            connectionString: azurite.connectionString,
-            tableName: table,
-            storeBody: true,
-        }),
-        queue: new QueueClient(azurite.connectionString, queue),
-    };
+    return useAppOnStorage(
+        azurite.connectionString,
+        { table, queue, storeBody: true },
+        {
+            TWILIO_ACCOUNT_SID: credentials.accountSid,
+            TWILIO_AUTH_TOKEN: credentials.authToken,
+            TWILIO_API_KEY_SID: credentials.apiKeySid,
+            TWILIO_API_KEY_SECRET: credentials.apiKeySecret,
+            TWILIO_API_URL: sandbox.url,
+            PUBLIC_BASE_URL: APP,
+            TWILIO_FROM_NUMBER: SANDBOX_NUMBER,
+            VOICEMAIL_NOTIFY_NUMBER: NOTIFY,
+            ...settings,
+        },
+    );
 }
 
 async function fetchRecording(sid: string, query = '') {
@@ -244,10 +234,7 @@ describe('a voicemail left on a simulated call', () => {
         }
 
         // A port that was free a moment ago: nothing listens there.
-        const closed = createServer();
-        const port = await listen(closed);
-        await new Promise((resolve) => closed.close(resolve));
-        useApp({ TWILIO_API_URL: `http://127.0.0.1:${String(port)}` });
+        useApp({ TWILIO_API_URL: `http://127.0.0.1:${String(await closedPort())}` });
         const unreachable = await fetchRecording(sid);
         expect(unreachable.response).toMatchObject({ status: 502, jsonBody: { error: 'upstream_failed' } });
         expect((unreachable.response.jsonBody as { message: string }).message).toMatch(

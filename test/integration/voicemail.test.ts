@@ -7,16 +7,13 @@
  * IDENTITY_ENDPOINT / IDENTITY_HEADER). Then the voicemail is listed by GET /api/messages like any record.
  */
 
-import { createServer } from 'node:net';
 import { HttpRequest } from '@azure/functions';
-import { QueueClient } from '@azure/storage-queue';
 import { startAzurite, type Azurite } from '../../local/azurite';
 import { listMessages } from '../../shared/api/read';
 import type { LedgerRecord } from '../../shared/ledger/contract';
-import { createLedger } from '../../shared/ledger/table';
 import { setDependencies } from '../../shared/platform/dependencies';
 import { emailOperationId } from '../../shared/voice/voicemail';
-import { useSettings } from '../support/app';
+import { useAppOnStorage } from '../support/storageApp';
 import { callTwimlet, type TwimletResult } from '../support/twimlets';
 import {
     COMMUNICATION_RESOURCE,
@@ -24,7 +21,7 @@ import {
     type FakeCommunicationEmail,
 } from '../fakes/communicationEmail';
 import { startFakeManagedIdentity, type FakeManagedIdentity } from '../fakes/managedIdentity';
-import { listen } from '../fakes/servers';
+import { closedPort } from '../fakes/servers';
 
 const TOKEN = '5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b';
 const BASE = 'https://voicemail.example.com';
@@ -72,28 +69,21 @@ function useApp(settings: Record<string, string> = {}) {
     run++;
     const table = `Voicemail${String(run)}`;
     const queue = `voicemail-outbound-${String(run)}`;
-    useSettings({
-        TWILIO_AUTH_TOKEN: TOKEN,
-        PUBLIC_BASE_URL: BASE,
-        AzureWebJobsStorage: azurite.connectionString,
-        LEDGER_TABLE: table,
-        OUTBOUND_QUEUE: queue,
-        TWILIO_FROM_NUMBER: '+15005550006',
-        VOICEMAIL_NOTIFY_NUMBER: NOTIFY,
-        EMAIL_ENDPOINT: email.endpoint,
-        EMAIL_SENDER: SENDER,
-        VOICEMAIL_EMAIL_TO: OWNER,
-        AZURE_CLIENT_ID: CLIENT_ID,
-        ...settings,
-    });
-    return {
-        ledger: createLedger({
-            connectionString: azurite.connectionString,
-            tableName: table,
-            storeBody: false,
-        }),
-        queue: new QueueClient(azurite.connectionString, queue),
-    };
+    return useAppOnStorage(
+        azurite.connectionString,
+        { table, queue, storeBody: false },
+        {
+            TWILIO_AUTH_TOKEN: TOKEN,
+            PUBLIC_BASE_URL: BASE,
+            TWILIO_FROM_NUMBER: '+15005550006',
+            VOICEMAIL_NOTIFY_NUMBER: NOTIFY,
+            EMAIL_ENDPOINT: email.endpoint,
+            EMAIL_SENDER: SENDER,
+            VOICEMAIL_EMAIL_TO: OWNER,
+            AZURE_CLIENT_ID: CLIENT_ID,
+            ...settings,
+        },
+    );
 }
 
 let recordings = 0;
@@ -277,10 +267,7 @@ describe('a voicemail left and notified', () => {
         });
 
         // A port that was free a moment ago: nothing listens there.
-        const closed = createServer();
-        const port = await listen(closed);
-        await new Promise((resolve) => closed.close(resolve));
-        const unreachable = useApp({ EMAIL_ENDPOINT: `http://127.0.0.1:${String(port)}` });
+        const unreachable = useApp({ EMAIL_ENDPOINT: `http://127.0.0.1:${String(await closedPort())}` });
         const other = newRecordingSid();
         await leaveVoicemail(other);
         expect((await stored(unreachable.ledger, other)).voicemail?.notifications[1]).toMatchObject({
