@@ -9,20 +9,10 @@
  * ("Test calls"). The rest is the sandbox's own.
  */
 
-import twilio, { type Twilio } from 'twilio';
-import RestException from 'twilio/lib/base/RestException';
-import {
-    generateTestCredentials,
-    startTwilioSandbox,
-    type TwilioSandbox,
-} from '../../../local/sandbox/sandbox';
-import { createStaticSecretProvider } from '../../../shared/platform/secrets';
-import { createTwilioClientFactory } from '../../../shared/platform/twilioClient';
+import type { Twilio } from 'twilio';
+import type { TwilioSandbox } from '../../../local/sandbox/sandbox';
+import { refusal, sandboxOnly, startTestCredentialSandbox } from '../../support/testCredentials';
 import { recordingFetch } from './fakes';
-
-const TEST_SID = process.env.TWILIO_TEST_ACCOUNT_SID ?? '';
-const TEST_TOKEN = process.env.TWILIO_TEST_AUTH_TOKEN ?? '';
-const AGAINST_TWILIO = TEST_SID !== '' && TEST_TOKEN !== '';
 
 /** The one `From` test credentials accept for calls, and a recipient they validate normally. */
 const VALID_FROM = '+15005550006';
@@ -40,34 +30,13 @@ const twiml = recordingFetch(
 );
 
 beforeAll(async () => {
-    sandbox = await startTwilioSandbox({
-        ...generateTestCredentials(),
-        callbackDelayMs: 0,
-        fetch: twiml.fetch,
-    });
-    client = AGAINST_TWILIO
-        ? twilio(TEST_SID, TEST_TOKEN)
-        : await createTwilioClientFactory({
-              accountSid: sandbox.accountSid,
-              secrets: createStaticSecretProvider(sandbox.authToken),
-              apiUrl: sandbox.url,
-          }).get();
+    ({ sandbox, client } = await startTestCredentialSandbox(twiml.fetch));
 });
 
 afterAll(async () => {
     await sandbox.idle();
     await sandbox.close();
 });
-
-/** What the create was refused with (fails the test when it succeeded). */
-async function refusal(create: Promise<unknown>): Promise<RestException> {
-    const error = await create.then(
-        () => undefined,
-        (rejected: unknown) => rejected,
-    );
-    expect(error).toBeInstanceOf(RestException);
-    return error as RestException;
-}
 
 const CASES = [
     ['From', '+15005550001', VALID_TO, 21212],
@@ -95,8 +64,6 @@ describe("Twilio's test-credential numbers for calls (runs against Twilio with t
         expect([created.status, created.from, created.to]).toEqual(['queued', VALID_FROM, VALID_TO]);
     });
 });
-
-const sandboxOnly = AGAINST_TWILIO ? describe.skip : describe;
 
 sandboxOnly('the sandbox refuses them before storing anything, after its own checks', () => {
     it.each([

@@ -8,8 +8,7 @@
  * the sandbox (free: test credentials send nothing). Everything after it is the sandbox's own.
  */
 
-import twilio, { type Twilio } from 'twilio';
-import RestException from 'twilio/lib/base/RestException';
+import type { Twilio } from 'twilio';
 import { createRateLimiter, rateLimitFromEnv } from '../../../local/sandbox/rateLimit';
 import { SANDBOX_NUMBER } from '../../../local/sandbox/resources';
 import {
@@ -20,11 +19,8 @@ import {
 import { callTestNumberError } from '../../../local/sandbox/testNumbers';
 import { createStaticSecretProvider } from '../../../shared/platform/secrets';
 import { createTwilioClientFactory } from '../../../shared/platform/twilioClient';
+import { refusal, sandboxOnly, startTestCredentialSandbox } from '../../support/testCredentials';
 import { recordingFetch } from './fakes';
-
-const TEST_SID = process.env.TWILIO_TEST_ACCOUNT_SID ?? '';
-const TEST_TOKEN = process.env.TWILIO_TEST_AUTH_TOKEN ?? '';
-const AGAINST_TWILIO = TEST_SID !== '' && TEST_TOKEN !== '';
 
 /** A valid recipient for Twilio's test credentials (any number it validates normally). */
 const VALID_TO = '+15005550010';
@@ -35,33 +31,12 @@ let client: Twilio;
 const callbacks = recordingFetch();
 
 beforeAll(async () => {
-    sandbox = await startTwilioSandbox({
-        ...generateTestCredentials(),
-        callbackDelayMs: 0,
-        fetch: callbacks.fetch,
-    });
-    client = AGAINST_TWILIO
-        ? twilio(TEST_SID, TEST_TOKEN)
-        : await createTwilioClientFactory({
-              accountSid: sandbox.accountSid,
-              secrets: createStaticSecretProvider(sandbox.authToken),
-              apiUrl: sandbox.url,
-          }).get();
+    ({ sandbox, client } = await startTestCredentialSandbox(callbacks.fetch));
 });
 
 afterAll(async () => {
     await sandbox.close();
 });
-
-/** What the create was refused with (fails the test when it succeeded). */
-async function refusal(create: Promise<unknown>): Promise<RestException> {
-    const error = await create.then(
-        () => undefined,
-        (rejected: unknown) => rejected,
-    );
-    expect(error).toBeInstanceOf(RestException);
-    return error as RestException;
-}
 
 describe("Twilio's test-credential numbers (runs against Twilio with test credentials too)", () => {
     it.each([
@@ -92,8 +67,6 @@ describe("Twilio's test-credential numbers (runs against Twilio with test creden
         ]);
     });
 });
-
-const sandboxOnly = AGAINST_TWILIO ? describe.skip : describe;
 
 sandboxOnly('the sandbox answers them with the texts Twilio answers to test credentials', () => {
     it.each([
