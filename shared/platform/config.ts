@@ -235,7 +235,7 @@ export function parseConfig(env: Env): AppConfig {
     );
 
     const ttlSeconds = checkInteger(
-        read('SECRET_CACHE_TTL_SECONDS'),
+        read,
         'SECRET_CACHE_TTL_SECONDS',
         DEFAULT_SECRET_TTL_SECONDS,
         { min: 1, max: 86_400 },
@@ -276,14 +276,11 @@ export function parseConfig(env: Env): AppConfig {
     if (!TABLE_NAME.test(ledgerTable)) {
         problems.push('LEDGER_TABLE must be a table name: a letter, then 2-62 letters or digits');
     }
-    const storeBody = (read('LEDGER_STORE_BODY') ?? 'false').toLowerCase();
-    if (!['true', 'false'].includes(storeBody)) {
-        problems.push('LEDGER_STORE_BODY must be "true" or "false"');
-    }
+    const storeBody = checkBoolean(read, 'LEDGER_STORE_BODY', problems);
 
     // Up to the queue's default message time-to-live (7 days): a delayed copy must outlive its wait.
     const maxAgeSeconds = checkInteger(
-        read('OUTBOUND_MAX_AGE_SECONDS'),
+        read,
         'OUTBOUND_MAX_AGE_SECONDS',
         DEFAULT_OUTBOUND_MAX_AGE_SECONDS,
         { min: 60, max: 604_800 },
@@ -292,14 +289,14 @@ export function parseConfig(env: Env): AppConfig {
 
     // Twilio blocks a loop at 30 messages in 30 s (14107): the defaults stop well before it.
     const replyLimit = checkInteger(
-        read('SMS_REPLY_LIMIT'),
+        read,
         'SMS_REPLY_LIMIT',
         DEFAULT_SMS_REPLY_LIMIT,
         { min: 1, max: 10_000 },
         problems,
     );
     const replyWindowSeconds = checkInteger(
-        read('SMS_REPLY_WINDOW_SECONDS'),
+        read,
         'SMS_REPLY_WINDOW_SECONDS',
         DEFAULT_SMS_REPLY_WINDOW_SECONDS,
         { min: 1, max: 86_400 },
@@ -332,7 +329,7 @@ export function parseConfig(env: Env): AppConfig {
         fromNumber,
         messagingServiceSid,
         ledgerTable,
-        ledgerStoreBody: storeBody === 'true',
+        ledgerStoreBody: storeBody,
         outboundMaxAgeMs: maxAgeSeconds * 1000,
         media,
         voicemail,
@@ -421,11 +418,8 @@ function mediaSettings(read: (name: string) => string | undefined, problems: str
             'MEDIA_CONTAINER must be a blob container name: 3-63 lowercase letters, digits and single dashes',
         );
     }
-    const deleteAfterCopy = (read('DELETE_MEDIA_AFTER_COPY') ?? 'false').toLowerCase();
-    if (!['true', 'false'].includes(deleteAfterCopy)) {
-        problems.push('DELETE_MEDIA_AFTER_COPY must be "true" or "false"');
-    }
-    return { queue, container, deleteAfterCopy: deleteAfterCopy === 'true' };
+    const deleteAfterCopy = checkBoolean(read, 'DELETE_MEDIA_AFTER_COPY', problems);
+    return { queue, container, deleteAfterCopy };
 }
 
 /**
@@ -696,13 +690,15 @@ function checkUrl(
     return value.replace(/\/+$/, '');
 }
 
+/** Setting `name` as a whole number in `range`, `fallback` when unset; out of range is a problem. */
 function checkInteger(
-    value: string | undefined,
+    read: (name: string) => string | undefined,
     name: string,
     fallback: number,
     range: { min: number; max: number },
     problems: string[],
 ): number {
+    const value = read(name);
     if (value === undefined) return fallback;
     const parsed = /^\d+$/.test(value) ? Number(value) : NaN;
     if (!Number.isSafeInteger(parsed) || parsed < range.min || parsed > range.max) {
@@ -710,6 +706,13 @@ function checkInteger(
         return fallback;
     }
     return parsed;
+}
+
+/** Setting `name` as `true` / `false` (any case), false when unset; anything else is a problem. */
+function checkBoolean(read: (name: string) => string | undefined, name: string, problems: string[]): boolean {
+    const value = (read(name) ?? 'false').toLowerCase();
+    if (value !== 'true' && value !== 'false') problems.push(`${name} must be "true" or "false"`);
+    return value === 'true';
 }
 
 let cached: { config: AppConfig } | { error: ConfigError } | undefined;
