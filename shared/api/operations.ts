@@ -710,6 +710,30 @@ const BINARY_HEADERS: Record<string, HeaderDoc> = {
     },
 };
 
+/** A list operation's `pageSize` (1 to `max`, default `fallback`) and `continuationToken` parameters. */
+function pagingParameters(max: number, fallback: number): ParameterDoc[] {
+    return [
+        {
+            name: 'pageSize',
+            in: 'query',
+            required: false,
+            title: 'Limit',
+            description: `At most this many per page (1 to ${String(max)}, default ${String(fallback)}).`,
+            schema: { type: 'integer', minimum: 1, maximum: max, default: fallback },
+            visibility: 'advanced',
+        },
+        {
+            name: 'continuationToken',
+            in: 'query',
+            required: false,
+            title: 'Continuation Token',
+            description: 'From the previous page, to get the next one.',
+            schema: { type: 'string' },
+            visibility: 'advanced',
+        },
+    ];
+}
+
 /** Every operation of the API, in the order the documents list them. */
 export const OPERATIONS: readonly ApiOperation[] = [
     {
@@ -930,24 +954,7 @@ export const OPERATIONS: readonly ApiOperation[] = [
                 schema: { type: 'string', format: 'date' },
                 visibility: 'advanced',
             })),
-            {
-                name: 'pageSize',
-                in: 'query',
-                required: false,
-                title: 'Limit',
-                description: `At most this many per page (1 to ${String(MAX_PAGE_SIZE)}, default ${String(DEFAULT_PAGE_SIZE)}).`,
-                schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE },
-                visibility: 'advanced',
-            },
-            {
-                name: 'continuationToken',
-                in: 'query',
-                required: false,
-                title: 'Continuation Token',
-                description: 'From the previous page, to get the next one.',
-                schema: { type: 'string' },
-                visibility: 'advanced',
-            },
+            ...pagingParameters(MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE),
         ],
         responses: {
             200: { description: 'A page of records.', schema: 'MessageList' },
@@ -1003,29 +1010,7 @@ export const OPERATIONS: readonly ApiOperation[] = [
                 required: false,
                 description: 'Only opt-outs of this number (E.164).',
             },
-            {
-                name: 'pageSize',
-                in: 'query',
-                required: false,
-                title: 'Limit',
-                description: `At most this many per page (1 to ${String(MAX_OPT_OUT_PAGE_SIZE)}, default ${String(DEFAULT_OPT_OUT_PAGE_SIZE)}).`,
-                schema: {
-                    type: 'integer',
-                    minimum: 1,
-                    maximum: MAX_OPT_OUT_PAGE_SIZE,
-                    default: DEFAULT_OPT_OUT_PAGE_SIZE,
-                },
-                visibility: 'advanced',
-            },
-            {
-                name: 'continuationToken',
-                in: 'query',
-                required: false,
-                title: 'Continuation Token',
-                description: 'From the previous page, to get the next one.',
-                schema: { type: 'string' },
-                visibility: 'advanced',
-            },
+            ...pagingParameters(MAX_OPT_OUT_PAGE_SIZE, DEFAULT_OPT_OUT_PAGE_SIZE),
         ],
         responses: {
             200: { description: 'A page of opt-outs.', schema: 'OptOutList' },
