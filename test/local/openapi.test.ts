@@ -17,18 +17,11 @@
  */
 
 import { ContainerClient } from '@azure/storage-blob';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { freePort, startAzurite, type Azurite } from '../../local/azurite';
-import { startAppProcess, type AppProcess } from '../../local/host/appProcess';
-import { SANDBOX_NUMBER } from '../../local/sandbox/resources';
-import { generateTestCredentials, startTwilioSandbox, type TwilioSandbox } from '../../local/sandbox/sandbox';
 import { MEDIA_EXAMPLE_SID } from '../../shared/api/operations';
 import { MAX_OPT_OUT_BODY_BYTES } from '../../shared/api/optOuts';
 import { MAX_API_BODY_BYTES } from '../../shared/api/send';
 import { mediaBlobName } from '../../shared/media/job';
-import { REPO_ROOT } from '../support/childProcess';
+import { startLocalApp, type LocalApp } from '../support/localApp';
 import { schemaValidator, type SchemaValidator } from '../support/openapiValidator';
 
 type Json = Record<string, unknown>;
@@ -53,8 +46,6 @@ interface Operation {
     responses: Record<string, Response>;
 }
 
-const REGISTER = path.join(REPO_ROOT, 'test', 'support', 'register.js');
-
 /**
  * The functions the API needs: its own (a new operation's function goes here), the queue function that
  * sends, and the routes Twilio calls back. Named rather than all of functions/, so this contract does not
@@ -77,10 +68,7 @@ const FUNCTIONS = [
     'voice',
 ];
 
-let azurite: Azurite | undefined;
-let sandbox: TwilioSandbox | undefined;
-let app: AppProcess | undefined;
-let appDir: string;
+let local: LocalApp | undefined;
 let appUrl = '';
 let document: Json;
 let validator: SchemaValidator;
@@ -90,46 +78,19 @@ const MEDIA_CONTAINER = 'contract-media';
 const MEDIA_BYTES = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0xff, 0x10, 0x80]);
 
 beforeAll(async () => {
-    azurite = await startAzurite({ ports: 'free' });
-    const credentials = generateTestCredentials();
-    sandbox = await startTwilioSandbox({ ...credentials, callbackDelayMs: 0 });
-    // An app folder whose `main` names the API's function sources, so the host runs them as the worker
-    // would, without a build (the functions folder is a link: the sources resolve from the repo).
-    const media = new ContainerClient(azurite.connectionString, MEDIA_CONTAINER);
+    // The host runs the API's function sources as the worker would, without a build.
+    local = await startLocalApp({
+        prefix: 'openapi-contract-',
+        functions: FUNCTIONS,
+        env: { MEDIA_CONTAINER },
+    });
+    // The media examples' item, as the copy job would have left it (their message SID is fixed).
+    const media = new ContainerClient(local.azurite.connectionString, MEDIA_CONTAINER);
     await media.createIfNotExists();
     await media.uploadBlockBlob(mediaBlobName(MEDIA_EXAMPLE_SID, 0), MEDIA_BYTES, MEDIA_BYTES.length, {
         blobHTTPHeaders: { blobContentType: 'image/png' },
     });
-    appDir = mkdtempSync(path.join(tmpdir(), 'openapi-contract-'));
-    symlinkSync(path.join(REPO_ROOT, 'functions'), path.join(appDir, 'functions'), 'dir');
-    symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(appDir, 'node_modules'), 'dir');
-    copyFileSync(path.join(REPO_ROOT, 'host.json'), path.join(appDir, 'host.json'));
-    writeFileSync(
-        path.join(appDir, 'package.json'),
-        JSON.stringify({ main: `functions/{${FUNCTIONS.join(',')}}.ts` }),
-    );
-    const port = await freePort();
-    app = await startAppProcess({
-        appDir,
-        port,
-        env: {
-            PATH: process.env.PATH,
-            // The example settings, as npm start's first run copies them; what follows wins over them.
-            LOCAL_SETTINGS_FILE: path.join(REPO_ROOT, 'local.settings.json.example'),
-            AzureWebJobsStorage: azurite.connectionString,
-            TWILIO_ACCOUNT_SID: credentials.accountSid,
-            TWILIO_AUTH_TOKEN: credentials.authToken,
-            TWILIO_API_URL: sandbox.url,
-            TWILIO_FROM_NUMBER: SANDBOX_NUMBER,
-            PUBLIC_BASE_URL: `http://localhost:${String(port)}`,
-            MEDIA_CONTAINER,
-            KEY_VAULT_URL: '',
-        },
-        stdio: 'pipe',
-        entry: path.join(REPO_ROOT, 'local', 'host', 'main.ts'),
-        execArgv: ['-r', REGISTER],
-    });
-    appUrl = app.url;
+    appUrl = local.app.url;
     const served = await fetch(`${appUrl}/api/openapi/openapi.json`);
     expect(served.status).toBe(200);
     document = (await served.json()) as Json;
@@ -137,10 +98,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-    await app?.stop();
-    await sandbox?.close();
-    await azurite?.stop();
-    rmSync(appDir, { recursive: true, force: true });
+    await local?.stop();
 });
 
 /** Every operation of the document with its path and method, in the document's order. */
