@@ -1,6 +1,6 @@
 /**
- * What the API's Send and Get share: the id an `Idempotency-Key` may be, and the 400 that names each
- * field at fault.
+ * What the API's operations share: the id an `Idempotency-Key` may be, the 400 that names each field
+ * at fault, and the 200 of a list page.
  */
 
 import type { HttpResponseInit } from '@azure/functions';
@@ -22,4 +22,24 @@ export function badRequest(errors: readonly FieldError[]): HttpResponseInit {
     };
     if (errors.length > MAX_REPORTED_ERRORS) body.errorCount = errors.length;
     return { status: 400, jsonBody: body };
+}
+
+/**
+ * 200 with a list page: its items under `key`, and when more follow, the continuation token and
+ * `nextPageUrl` (the request's URL with that token), so a client (a Logic App's pagination) can follow it.
+ */
+export function listPage(
+    requestUrl: string,
+    key: string,
+    items: readonly unknown[],
+    continuationToken: string | undefined,
+): HttpResponseInit {
+    const body: Record<string, unknown> = { [key]: items };
+    if (continuationToken !== undefined) {
+        const next = new URL(requestUrl);
+        next.searchParams.set('continuationToken', continuationToken);
+        body.continuationToken = continuationToken;
+        body.nextPageUrl = next.toString();
+    }
+    return { status: 200, jsonBody: body };
 }

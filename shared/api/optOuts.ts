@@ -32,7 +32,7 @@ import {
     type OptOutStore,
 } from '../messaging/optOuts';
 import { readLimitedBody } from '../platform/httpBody';
-import { badRequest, type FieldError } from './fields';
+import { badRequest, listPage, type FieldError } from './fields';
 
 export const DEFAULT_OPT_OUT_PAGE_SIZE = 50;
 /** A PUT body holds one date at most. */
@@ -125,14 +125,7 @@ export async function listOptOuts(request: HttpRequest, store: OptOutStore): Pro
             return badRequest([{ field: error.field, message: error.message }]);
         throw error;
     }
-    const body: Record<string, unknown> = { optOuts: page.items.map(toView) };
-    if (page.continuationToken !== undefined) {
-        const next = new URL(request.url);
-        next.searchParams.set('continuationToken', page.continuationToken);
-        body.continuationToken = page.continuationToken;
-        body.nextPageUrl = next.toString();
-    }
-    return { status: 200, jsonBody: body };
+    return listPage(request.url, 'optOuts', page.items.map(toView), page.continuationToken);
 }
 
 /** The route's `{sender}` and `{recipient}`, canonical, or the 400 naming the one at fault. */

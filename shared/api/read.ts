@@ -6,7 +6,7 @@
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import type { Ledger, LedgerRecord, ListQueryField } from '../ledger/contract';
 import { LedgerQueryError } from '../ledger/contract';
-import { API_ID, badRequest, type FieldError } from './fields';
+import { API_ID, badRequest, listPage, type FieldError } from './fields';
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 export const DEFAULT_PAGE_SIZE = 50;
@@ -88,14 +88,7 @@ export async function listMessages(request: HttpRequest, ledger: Ledger): Promis
         }
         throw error;
     }
-    const body: Record<string, unknown> = { messages: page.items.map(toView) };
-    if (page.continuationToken !== undefined) {
-        const next = new URL(request.url);
-        next.searchParams.set('continuationToken', page.continuationToken);
-        body.continuationToken = page.continuationToken;
-        body.nextPageUrl = next.toString();
-    }
-    return { status: 200, jsonBody: body };
+    return listPage(request.url, 'messages', page.items.map(toView), page.continuationToken);
 }
 
 /** The API's name for a ledger query field: `dateFrom` / `dateTo` come from one of three parameters. */
