@@ -13,6 +13,7 @@ import { getRecording } from '../../functions/getRecording';
 import { twimlets } from '../../functions/twimlets';
 import { startAzurite, type Azurite } from '../../local/azurite';
 import { MP3, WAV } from '../../local/sandbox/recordings';
+import { SANDBOX_NUMBER } from '../../local/sandbox/resources';
 import {
     generateTestCredentials,
     startTwilioSandbox,
@@ -29,7 +30,6 @@ import { testContext } from '../support/webhooks';
 const APP = 'https://app.example.com';
 const CALLER = '+16505550123';
 const NOTIFY = '+15551230000';
-const SANDBOX_NUMBER = '+15005550006';
 
 let azurite: Azurite;
 let sandbox: TwilioSandbox;
