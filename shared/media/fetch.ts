@@ -28,9 +28,9 @@ import type { SecretProvider } from '../platform/secrets';
 import {
     basic,
     fetchWithCredentials,
-    readBounded,
     transportReason as twilioTransportReason,
     type TwilioFileCredentials,
+    readAnswerBody,
 } from '../platform/twilioMedia';
 import { baseContentType, contentTypeDetail, isAcceptedMediaType, MAX_MEDIA_BYTES } from './job';
 
@@ -102,7 +102,7 @@ export async function fetchMedia(
             await response.body?.cancel();
             return { kind: 'refused', refusal: 'content-type', detail: contentTypeDetail(contentType) };
         }
-        const body = await readBounded(response, maxBytes);
+        const body = await readAnswerBody(response, maxBytes);
         return body === undefined ? tooLarge(maxBytes) : { kind: 'ok', contentType, body };
     } catch (error) {
         // A redirect Twilio would never send (too many, to plain http): the same answer every time.

@@ -1,14 +1,20 @@
 /**
- * Reading an HTTP request body with a size limit, for the functions whose callers are not trusted to
- * send small bodies: the HTTP API (413 as JSON) and the Twilio webhooks (413 as plain text).
+ * Reading an HTTP body with a size limit: a request's, for the functions whose callers are not trusted to
+ * send small bodies (the HTTP API, 413 as JSON; the Twilio webhooks, 413 as plain text), and a fetch
+ * answer's, for the files fetched from Twilio (shared/platform/twilioMedia.ts).
  */
 
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 
 export type BodyRead = { ok: true; text: string } | { ok: false; response: HttpResponseInit };
 
-/** What {@link readBodyBytes} needs of a request; `method` lets a GET or HEAD skip the body. */
-export type BodySource = Pick<HttpRequest, 'headers' | 'body'> & { readonly method?: string };
+/**
+ * What {@link readBodyBytes} needs of a request or a fetch `Response`; `method` lets a GET or HEAD
+ * request skip the body.
+ */
+export type BodySource =
+    | (Pick<HttpRequest, 'headers' | 'body'> & { readonly method?: string })
+    | Pick<Response, 'headers' | 'body'>;
 
 /**
  * The body's bytes, or `undefined` when it is over `maxBytes`: refused by its `Content-Length` before
@@ -17,13 +23,13 @@ export type BodySource = Pick<HttpRequest, 'headers' | 'body'> & { readonly meth
  * several chunks are copied once into a buffer of their total size.
  */
 export async function readBodyBytes(request: BodySource, maxBytes: number): Promise<Buffer | undefined> {
-    if (request.method === 'GET' || request.method === 'HEAD') return EMPTY;
+    if ('method' in request && (request.method === 'GET' || request.method === 'HEAD')) return EMPTY;
     const declared = request.headers.get('content-length')?.trim();
     if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > maxBytes) return undefined;
-    const stream = request.body;
-    if (stream === null) return EMPTY;
     // Typed `any` by @azure/functions; a web ReadableStream of bytes at run time.
-    const reader = (stream as ReadableStream<Uint8Array>).getReader();
+    const stream = request.body as ReadableStream<Uint8Array> | null;
+    if (stream === null) return EMPTY;
+    const reader = stream.getReader();
     const chunks: Uint8Array[] = [];
     let total = 0;
     for (;;) {

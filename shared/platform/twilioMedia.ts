@@ -7,13 +7,15 @@
  * - **Credentials as the REST client's** (shared/platform/twilioClient.ts): HTTP Basic with the API key SID
  *   or the account SID as user. A 401 re-reads the secret once (rate-limited by the secret provider) and
  *   retries when it changed, as a rotated key or token is picked up elsewhere.
- * - **Bounded bodies**: refused from `Content-Length` when it says more than the bound, and counted while
- *   reading whatever it says (a wrong or missing length cannot make the app hold more).
+ * - **Bounded bodies** ({@link readAnswerBody}): read as request bodies are (shared/platform/httpBody.ts):
+ *   refused from `Content-Length` when it says more than the bound, and counted while reading whatever it
+ *   says (a wrong or missing length cannot make the app hold more).
  * - **Failures named without a URL, a header or a credential**: a transport error by its kind and code.
  *
  * `fetch` is Node's own; nothing here logs or imports an SDK.
  */
 
+import { readBodyBytes } from './httpBody';
 import type { SecretProvider } from './secrets';
 
 /** The REST credentials a Twilio file is fetched with. */
@@ -59,30 +61,15 @@ export function basic(user: string, secret: string): string {
 }
 
 /**
- * The body, or undefined when it is over `limit` bytes: said so by `Content-Length` (the body is then
- * cancelled unread), or found while reading (the rest is not read).
+ * A fetched answer's body, or undefined when it is over `limit` bytes (shared/platform/httpBody.ts
+ * `readBodyBytes`); a body refused unread by its `Content-Length` is cancelled, so the connection is not
+ * held for it.
  */
-export async function readBounded(response: Response, limit: number): Promise<Uint8Array | undefined> {
-    const declared = Number(response.headers.get('content-length') ?? Number.NaN);
-    if (declared > limit) {
-        await response.body?.cancel();
-        return undefined;
-    }
-    if (response.body === null) return new Uint8Array(0);
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        size += value.byteLength;
-        if (size > limit) {
-            await reader.cancel();
-            return undefined;
-        }
-        chunks.push(value);
-    }
-    return Buffer.concat(chunks);
+export async function readAnswerBody(response: Response, limit: number): Promise<Uint8Array | undefined> {
+    const body = await readBodyBytes(response, limit);
+    // A body refused while reading is cancelled already (its stream is locked: the cancel is refused).
+    if (body === undefined) await response.body?.cancel().catch(() => undefined);
+    return body;
 }
 
 /**

@@ -24,7 +24,7 @@
 
 import type { AppDependencies } from '../platform/dependencies';
 import type { SecretProvider } from '../platform/secrets';
-import { fetchWithCredentials, readBounded, transportReason } from '../platform/twilioMedia';
+import { fetchWithCredentials, readAnswerBody, transportReason } from '../platform/twilioMedia';
 
 /** A recording SID: `RE` and 32 lowercase hexadecimal characters, as Twilio writes them. */
 export const RECORDING_SID = /^RE[0-9a-f]{32}$/;
@@ -94,7 +94,7 @@ export async function fetchRecording(
             await response.body?.cancel();
             return { kind: 'upstream', reason: `Twilio answered HTTP ${String(response.status)}` };
         }
-        const body = await readBounded(response, maxBytes);
+        const body = await readAnswerBody(response, maxBytes);
         if (body === undefined) {
             return { kind: 'upstream', reason: `the recording is over ${String(maxBytes)} bytes` };
         }
